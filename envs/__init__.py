@@ -1,0 +1,1 @@
+"""Environments: each gives prompts (or game states) and scores completions. No Ray, no TRL here."""

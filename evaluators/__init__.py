@@ -1,0 +1,1 @@
+"""Referees and measurement: validators, the Stockfish engine pool, metrics, the eval harness."""

@@ -1,0 +1,1 @@
+"""Generation engines for rollout actors: hf (transformers), llamacpp (GGUF), vllm (CUDA only)."""

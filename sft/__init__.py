@@ -1,0 +1,1 @@
+"""Datasets (formats, built-in corpora, generators, validation, splits) and the LoRA SFT stage."""

@@ -1,0 +1,1 @@
+"""Data generators: Claude (anthropic SDK), Stockfish-labelled chess, synthetic Q/A, JSON timelines, distillation."""
