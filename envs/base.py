@@ -47,6 +47,13 @@ class Env(ABC):
     def score(self, prompt: Prompt, completion: str) -> Score:
         """Score one completion. Must not raise on any string the model can produce."""
 
+    def make_prompt(self, text: str | None = None, **fields: Any) -> Prompt:
+        """Build one prompt from user-facing fields (used by `sparring score`); envs override it
+        to accept their own fields (chess: ``fen``; qa: ``question``/``answer``; jokes: ``topic``)."""
+        if not text:
+            raise UserInputError("no prompt text given", where="--prompt", fix="pass --prompt \"...\"")
+        return Prompt(id="cli", messages=({"role": "user", "content": text},), meta=dict(fields))
+
     def score_batch(self, prompts: list[Prompt], completions: list[str]) -> list[Score]:
         """Score many completions; envs with batched referees override this."""
         return [self.score(p, c) for p, c in zip(prompts, completions)]
