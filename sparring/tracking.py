@@ -1,0 +1,108 @@
+"""Metric tracking: metrics.jsonl always, Weights & Biases when enabled (offline without a key).
+
+    tracker = Tracker(run_dir, cfg)
+    tracker.log({"rl/reward": 0.4, "time/generate_s": 1.2}, step=3)
+    tracker.log_table("rl/samples", rows, step=3)
+    tracker.finish()
+
+Metric names are identical in metrics.jsonl and W&B.  Exercised by
+``pytest tests/sparring/test_tracking.py`` (runs W&B offline for real and reads the run back).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from sparring.config import RunConfig
+from sparring.rundir import RunDir
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    p = Path(path)
+    if not p.is_file():
+        return []
+    rows = []
+    for line in p.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut by a crash: skip it
+                continue
+    return rows
+
+
+class Tracker:
+    def __init__(self, run: RunDir, cfg: RunConfig, *, job: str | None = None):
+        self.run, self.cfg = run, cfg
+        self.path = run.metrics_path
+        self._file = open(self.path, "a", encoding="utf-8")
+        self.wandb_run = None
+        wcfg = cfg.tracking.wandb
+        if wcfg.enabled:
+            self._start_wandb(job)
+
+    def _start_wandb(self, job: str | None) -> None:
+        import wandb
+
+        wcfg = self.cfg.tracking.wandb
+        mode = wcfg.mode
+        if mode == "auto":
+            mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
+        self.wandb_run = wandb.init(
+            project=wcfg.project,
+            entity=wcfg.entity,
+            name=self.run.path.name,
+            job_type=job,
+            config=self.cfg.model_dump(mode="json"),
+            dir=str(self.run.path),
+            mode=mode,
+            reinit="finish_previous",
+        )
+        self.run.manifest.set("wandb", {"mode": mode, "id": self.wandb_run.id, "dir": str(getattr(self.wandb_run, "dir", "")), "sync": f"wandb sync {self.run.path}/wandb/offline-run-*" if mode == "offline" else None})
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        row = {"step": step, "time": round(time.time(), 3), **{k: _clean(v) for k, v in metrics.items()}}
+        self._file.write(json.dumps(row) + "\n")
+        self._file.flush()
+        if self.wandb_run is not None:
+            self.wandb_run.log({k: v for k, v in row.items() if k not in ("step", "time") and v is not None}, step=step)
+
+    def log_table(self, name: str, rows: list[dict[str, Any]], step: int) -> None:
+        if not rows:
+            return
+        samples = self.run.path / "samples.jsonl"
+        with open(samples, "a", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps({"table": name, "step": step, **r}, default=str) + "\n")
+        if self.wandb_run is not None:
+            import wandb
+
+            cols = list(rows[0])
+            self.wandb_run.log({name: wandb.Table(columns=cols, data=[[r.get(c) for c in cols] for r in rows])}, step=step)
+
+    def finish(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        if self.wandb_run is not None:
+            self.wandb_run.finish()
+            self.wandb_run = None
+
+    def __enter__(self) -> "Tracker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()
