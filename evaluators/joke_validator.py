@@ -146,13 +146,13 @@ def as_index(corpus: Any) -> JokeIndex | None:
         return corpus
     index = JokeIndex()
     for item in corpus:
-        entry = _entry_of(item)
+        entry = joke_entry(item)
         if entry is not None:
             index.add(entry)
     return index
 
 
-def _entry_of(item: Any) -> JokeEntry | None:
+def joke_entry(item: Any) -> JokeEntry | None:
     if isinstance(item, JokeEntry):
         return item
     if isinstance(item, dict) and "question" in item and "answer" in item:
@@ -170,7 +170,7 @@ def _as_recent(recent: Any) -> RecentJokes | None:
         return recent
     window = RecentJokes(maxlen=10**6)
     for item in recent:
-        entry = _entry_of(item)
+        entry = joke_entry(item)
         if entry is not None:
             window.add(entry)
     return window

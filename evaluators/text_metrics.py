@@ -135,4 +135,4 @@ def bleu(prediction: object, reference: object) -> float:
     pred, ref = clean_unicode(prediction), clean_unicode(reference)
     if not pred.strip() or not ref.strip():
         return 0.0
-    return float(sacrebleu.sentence_bleu(pred, [ref]).score) / 100.0
+    return float(sacrebleu.sentence_bleu(pred, [ref], lowercase=True).score) / 100.0
