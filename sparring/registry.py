@@ -43,7 +43,11 @@ class Registry(Generic[T]):
             return
         self._loaded = True
         for module in self._builtin_modules:
-            importlib.import_module(module)
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:  # a dependency of the module is missing: a real error
+                    raise
 
     def names(self) -> list[str]:
         self._load_builtins()

@@ -106,3 +106,38 @@ class Tracker:
 
     def __exit__(self, *exc: object) -> None:
         self.finish()
+
+
+def read_wandb_history(run_file: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The history rows of an offline W&B run file (``offline-run-*/run-*.wandb``).
+
+    The file is W&B's record log: a 7-byte header, then 32 KiB blocks of records, each with a
+    7-byte header (crc32, length, chunk type) and a protobuf ``Record`` payload split across
+    blocks.  Used to check what an offline run recorded without a W&B server.
+    """
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data = Path(run_file).read_bytes()
+    if data[:4] != b":W&B":
+        raise ValueError(f"{run_file} is not a W&B run file")
+    block, pos, pending, rows = 32768, 7, b"", []
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:  # block trailer padding
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk = data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind == 0 and length == 0:
+            continue
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):  # FULL or LAST: a whole record
+            rec = wandb_internal_pb2.Record()
+            rec.ParseFromString(pending)
+            pending = b""
+            if rec.WhichOneof("record_type") == "history":
+                rows.append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in rec.history.item})
+    return rows

