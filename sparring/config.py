@@ -78,7 +78,8 @@ class RolloutConfig(Section):
 
 class RLConfig(Section):
     algo: Literal["grpo", "dpo"] = Field("grpo", description="RL algorithm: grpo (TRL GRPOTrainer with actor rollouts) or dpo (iterative DPO rounds).")
-    init: str | None = Field(None, description="SFT run directory or adapter directory to start from (None: the base model with a fresh LoRA).")
+    init: str | None = Field(None, description="SFT run directory or adapter directory to start from (None: the SFT output of the same run, if any).")
+    allow_base_init: bool = Field(False, description="Allow RL straight from the base model with a fresh LoRA when there is no SFT adapter (smoke runs); otherwise RL without an SFT init is refused.")
     steps: int = Field(50, ge=1, description="GRPO optimizer steps.")
     batch_size: int = Field(8, ge=2, description="Completions per optimizer step; must be a multiple of num_generations (prompts per step = batch_size / num_generations).")
     num_generations: int = Field(4, ge=2, description="Completions per prompt (the GRPO group size).")
