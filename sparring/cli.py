@@ -34,7 +34,8 @@ COMMAND_MODULES = (
     "sparring.evaluators.cli",  # eval, validate-joke, score
     "sparring.rl.cli",          # rl
     "sparring.exporters.cli",   # export
-    "sparring.cli_pipeline",    # run, report, serve, demo, bench
+    "sparring.cli_pipeline",    # run, report
+    "sparring.cli_serve",       # serve, demo, bench
 )
 
 for _name in COMMAND_MODULES:
