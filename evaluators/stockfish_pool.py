@@ -105,7 +105,8 @@ class ScoreCache:
 
 @dataclass(frozen=True)
 class MoveScore:
-    """A move's value against the best move, in centipawns from the mover's point of view."""
+    """A move's value against the best move, in centipawns from the mover's point of view
+    (``cp_best`` is never below ``cp_move``)."""
 
     uci: str
     cp_move: int
@@ -114,7 +115,8 @@ class MoveScore:
 
     @property
     def is_best(self) -> bool:
-        return self.uci == self.best_uci
+        """Stockfish's move, or one it values at least as high (per-move searches can find more)."""
+        return self.uci == self.best_uci or self.cp_move >= self.cp_best
 
 
 class StockfishEngine:
