@@ -172,7 +172,7 @@ class TimelineEnv(Env):
         }
         total = 0.0 if loop else 0.1 * comps["parses"] + 0.1 * comps["clean_end"] + 0.2 * comps["schema"] + 0.6 * comps["field_accuracy"]
         passed = not loop and comps["schema"] == 1.0 and comps["clean_end"] == 1.0 and comps["field_accuracy"] == 1.0
-        details = {"error": error, "schema_errors": errors[:5], "longest_closing_run": run}
+        details = {"parse_error": error, "schema_errors": errors[:5], "longest_closing_run": run}
         if loop:
             details["bracket_loop"] = f"a run of {run} closing brackets (a valid timeline ends with at most {MAX_CLOSING_RUN}: '}}]}}')"
         return Score(round(total, 4), comps, passed, details)

@@ -91,7 +91,7 @@ def duplicate_rate(texts: Sequence[str]) -> float:
 
 
 def normalize_answer(text: object) -> str:
-    """SQuAD-style answer normalization: lowercase, no punctuation, no articles, numbers as digits."""
+    """SQuAD-style answer normalization: lowercase, no punctuation, no articles."""
     toks = [t for t in words(text) if t not in _ARTICLES]
     return " ".join(toks)
 
@@ -135,4 +135,4 @@ def bleu(prediction: object, reference: object) -> float:
     pred, ref = clean_unicode(prediction), clean_unicode(reference)
     if not pred.strip() or not ref.strip():
         return 0.0
-    return float(sacrebleu.sentence_bleu(pred, [ref], lowercase=True).score) / 100.0
+    return min(1.0, float(sacrebleu.sentence_bleu(pred, [ref], lowercase=True).score) / 100.0)

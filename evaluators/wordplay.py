@@ -17,8 +17,8 @@ hidden_word        0.8     a question/topic word (4+ letters or 3+ phonemes) hid
 coined_word        0.6     an answer word missing from CMUdict built on a dictionary word of 4+
                            letters covering half of it, or a hyphenated pair: "purrfect", "two-tired"
 homophone_pair     0.6     an answer word from a curated list of content homophones whose partner
-                           is spelled differently ("whole"/"hole", "knead"/"need"); each pair in the
-                           list is checked against CMUdict by the tests
+                           is spelled differently ("whole"/"hole", "knead"/"need"); the tests check
+                           every pair CMUdict knows is pronounced the same or one phoneme apart
 double_meaning     0.6     an answer word from a curated list of words dad jokes use in two senses
                            ("current", "bark", "problems", "guts", "outstanding"): a lexicon, so it
                            only knows the senses it lists
@@ -103,7 +103,7 @@ HOMOPHONE_GROUPS: tuple[tuple[str, ...], ...] = tuple(
     root/route rose/rows sighs/size sight/site/cite slay/sleigh soar/sore stair/stare steal/steel
     suite/sweet tea/tee threw/through throne/thrown tide/tied toad/towed toe/tow vain/vein wade/weighed
     weak/week wear/where whale/wail which/witch yoke/yolk bread/bred caught/cot seam/seem herd/heard
-    lettuce/let-us thyme/time sundae/sunday pier/peer muffin/muffing udder/other whey/way
+    lettuce/let-us thyme/time sundae/sunday pier/peer whey/way
     chord/cord cheetah/cheater kneaded/needed kneads/needs""".split()
 )
 _HOMOPHONE_PARTNERS = {w: tuple(x for x in g if x != w) for g in HOMOPHONE_GROUPS for w in g}

@@ -1,0 +1,228 @@
+"""The joke validator: every rule, the wordplay evidence, novelty against a corpus and recent
+samples, the profanity list, and bad input (empty, 10 kB, lone surrogates, non-strings)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sparring.evaluators.clean_language import EVERYDAY_WORDS, find_profanity
+from sparring.evaluators.joke_format import parse_joke
+from sparring.evaluators.joke_validator import RULES, validate_joke
+from sparring.evaluators.novelty import JokeEntry, JokeIndex, RecentJokes, masked_similarity
+from sparring.evaluators.wordplay import HOMOPHONE_GROUPS, _edit_distance_at_most_one, phones, wordplay
+
+GOOD = "Q: Why did the cookie go to the doctor?\nA: Because it felt crummy!"
+CORPUS = [
+    "Q: Why don't scientists trust atoms?\nA: Because they make up everything.",
+    "Q: Why did the scarecrow win an award?\nA: Because he was outstanding in his field.",
+    {"question": "What do you call a fake noodle?", "answer": "An impasta."},
+]
+
+
+def test_good_joke_passes_every_rule():
+    v = validate_joke(GOOD)
+    assert v.passed, v.rules
+    assert set(v.rules) == set(RULES)
+    assert v.question == "Why did the cookie go to the doctor?" and v.answer == "Because it felt crummy!"
+    assert v.to_dict()["passed"] is True
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD,
+        "Why did the cookie go to the doctor?\nBecause it felt crummy!",
+        "Question: Why did the cookie go to the doctor?\nAnswer: Because it felt crummy!",
+        "**Q:** Why did the cookie go to the doctor?\n**A:** Because it felt crummy!",
+        "Q: Why did the cookie go to the doctor?\n\nA: Because it felt crummy!\n",
+        "  " + GOOD + "  \n",
+    ],
+)
+def test_format_accepts_two_line_forms(text):
+    assert parse_joke(text).ok, parse_joke(text).reason
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("Q: Why did the cookie go to the doctor? A: Because it felt crummy!", "one line"),
+        ("Q: Why did the cookie go to the doctor\nA: Because it felt crummy!", "not a question"),
+        ("Q: Why did the cookie go to the doctor?\nA:", "empty answer"),
+        ("Q: Why did the cookie go to the doctor?\nA: ...!", "empty answer"),
+        (GOOD + "\nQ: Why did the cake cry?\nA: It was in tiers.", "questions"),
+        (GOOD + "\nHope you liked it!", "extra lines"),
+        ("A: Because it felt crummy!\nQ: Why did the cookie go to the doctor?", "answer"),
+        ("Q: Why did the cookie go to the doctor?\nA: Crummy. Q: Why did the cake cry?", "another question"),
+        (GOOD + " " * 40, "whitespace"),
+        ("", "empty"),
+        ("   \n\t ", "empty"),
+    ],
+)
+def test_format_rejections_say_why(text, why):
+    parsed = parse_joke(text)
+    assert not parsed.ok and why in parsed.reason
+    v = validate_joke(text)
+    assert not v.passed and not v.rules["format"][0]
+
+
+def test_length_bounds_measure_the_joke_without_labels():
+    assert not validate_joke("Q: Why?\nA: Pun.").rules["length"][0]
+    long = "Q: Why did the " + "very " * 40 + "long cookie go to the doctor?\nA: Because it felt crummy!"
+    v = validate_joke(long)
+    assert v.rules["format"][0] and not v.rules["length"][0]
+
+
+def test_profanity_whole_words_only():
+    assert find_profanity("Scunthorpe has a class on how to assume cocktail recipes") == []
+    assert find_profanity("what the fuck") == ["fuck"]
+    assert "shit" in find_profanity("sh1t happens")
+    assert find_profanity("you idiot") == ["idiot"]
+    assert find_profanity("he said blow job") == ["blow job"]
+    # everyday words from the list that dad jokes use in their plain sense
+    assert {"pot", "pawn", "organ", "weed"} <= EVERYDAY_WORDS
+    assert find_profanity("The pawn moved to the pot of weeds near the organ") == []
+    v = validate_joke("Q: Why did the bastard go to the doctor?\nA: Because it felt crummy!")
+    assert not v.passed and not v.rules["clean"][0] and "bastard" in v.rules["clean"][1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sure! Why did the cookie go to the doctor?\nBecause it felt crummy!",
+        "Q: Why did the cookie go to the doctor?\nA: Because it felt crummy! Hope this made you smile",
+        "Q: As an AI, why did the cookie go to the doctor?\nA: Because it felt crummy!",
+        "Q: Why did the cookie go to the doctor?\nA: Because it felt crummy! Haha",
+        "Q: Why did the cookie go to the doctor?\nA: Because it felt crummy! 😂🤣",
+        "Dad joke: why did the cookie go to the doctor?\nA: Because it felt crummy!",
+    ],
+)
+def test_meta_commentary_fails(text):
+    v = validate_joke(text)
+    assert not v.rules["no_meta"][0], v.rules["no_meta"]
+
+
+def test_answer_copying_the_question_fails():
+    v = validate_joke("Q: Why did the cookie go to the doctor?\nA: Why did the cookie go to the doctor")
+    assert not v.rules["answer_not_copy"][0]
+    v = validate_joke("Q: Why did the cookie go to the doctor?\nA: The cookie went to the doctor.")
+    assert not v.rules["answer_not_copy"][0]
+
+
+def test_repetition_loops_fail():
+    v = validate_joke("Q: Why did the cookie go to the doctor?\nA: Crumbs crumbs crumbs crumbs")
+    assert not v.rules["no_repetition"][0]
+    v = validate_joke("Q: Why did the cookie cry?\nA: It was sad and it was sad and it was sad")
+    assert not v.rules["no_repetition"][0]
+
+
+def test_wordplay_evidence_kinds():
+    assert wordplay("What did the flower say to the baker?", "I need your flour.").evidence[0].kind == "homophone"
+    assert "hidden_word" in {e.kind for e in wordplay("What do you call fake pasta?", "An impasta.").evidence}
+    assert "coined_word" in {e.kind for e in wordplay("What do you call a fake noodle?", "An impasta.").evidence}
+    assert "coined_word" in {e.kind for e in wordplay("Why did the bicycle fall over?", "It was two-tired.").evidence}
+    assert "double_meaning" in {e.kind for e in wordplay("Why don't skeletons fight?", "They don't have the guts.").evidence}
+    assert "homophone_pair" in {e.kind for e in wordplay("Why did the bread go to therapy?", "It felt kneaded.").evidence}
+    # a pun on the topic word counts when the topic is given
+    assert wordplay("What did the gardener say?", "I need more flour power.", topic="flower").score == 1.0
+
+
+def test_literal_answers_have_no_wordplay():
+    for q, a in [
+        ("Why do birds fly south?", "Because it is warmer there."),
+        ("What do cows drink?", "Water, mostly."),
+        ("What is the capital of France?", "Paris is the capital of France."),
+    ]:
+        r = wordplay(q, a)
+        assert r.score < 0.5, (q, a, r.reason)
+        assert not validate_joke(f"Q: {q}\nA: {a}").passed
+
+
+def test_reuse_alone_is_not_enough():
+    r = wordplay("Why did the dog bark?", "The dog was hungry.")
+    assert [e.kind for e in r.evidence] == ["reuse"] and r.score < 0.5
+
+
+def test_homophone_list_is_true_to_cmudict():
+    checked = 0
+    for group in HOMOPHONE_GROUPS:
+        prons = [set(phones(w)) for w in group]
+        if not all(prons):
+            continue  # CMUdict lacks a spelling ("holey", "kneaded")
+        checked += 1
+        first = prons[0]
+        for other in prons[1:]:
+            assert any(a == b or _edit_distance_at_most_one(a, b) for a in first for b in other), f"{group} do not sound alike"
+    assert checked >= 0.9 * len(HOMOPHONE_GROUPS)
+
+
+def test_duplicate_of_a_corpus_joke_has_zero_novelty():
+    v = validate_joke("Q: Why don't scientists trust atoms?\nA: Because they make up everything!", corpus=CORPUS)
+    assert v.novelty == 0.0 and v.novelty_corpus == 0.0
+    assert not v.rules["novelty"][0] and "same joke" in v.rules["novelty"][1]
+
+
+def test_template_copied_across_topics_loses_novelty():
+    for text in [
+        "Q: Why don't bakers trust bread?\nA: Because they make up everything.",
+        "Q: Why don't cats trust dogs?\nA: They make up everything.",
+        "Q: Why did the chef win an award?\nA: Because he was outstanding in his field.",
+    ]:
+        v = validate_joke(text, corpus=CORPUS)
+        assert v.novelty == 0.0 and not v.rules["novelty"][0], (text, v.rules["novelty"])
+
+
+def test_distinct_jokes_with_a_common_frame_stay_novel():
+    v = validate_joke("Q: Why did the banana go to the doctor?\nA: It wasn't peeling well.", corpus=CORPUS + [GOOD])
+    assert v.rules["novelty"][0] and v.novelty > 0.3
+
+
+def test_masked_similarity_ignores_swapped_slots():
+    a = tuple("why don't scientists trust atoms because they make up everything".split())
+    b = tuple("why don't bakers trust bread because they make up everything".split())
+    assert masked_similarity(a, b)[0] == 1.0
+    c = tuple("why did the banana go to the doctor it was not peeling well".split())
+    assert masked_similarity(a, c)[0] < 0.5
+
+
+def test_recent_window_catches_repeats_and_is_bounded():
+    recent = RecentJokes(maxlen=2)
+    recent.add(JokeEntry.make("Why did the cookie go to the doctor?", "Because it felt crummy!"))
+    v = validate_joke(GOOD, recent=recent)
+    assert v.novelty_recent == 0.0 and not v.passed
+    recent.add(JokeEntry.make("Why did the cake cry?", "It was in tiers."))
+    recent.add(JokeEntry.make("Why was the bread sad?", "It felt kneaded."))
+    assert len(recent) == 2
+    later = validate_joke(GOOD, recent=recent)  # the cookie joke left the window
+    assert later.novelty_recent > 0.5 and later.rules["novelty"][0]
+    # plain strings work as a recent list too
+    assert validate_joke(GOOD, recent=[GOOD]).novelty_recent == 0.0
+
+
+def test_corpus_index_accepts_texts_dicts_and_index():
+    index = JokeIndex.from_pairs([("Why don't scientists trust atoms?", "Because they make up everything.")])
+    a = validate_joke(CORPUS[0], corpus=index)
+    b = validate_joke(CORPUS[0], corpus=CORPUS)
+    assert a.novelty == b.novelty == 0.0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", " ", "\n\n\n", "x" * 10_000, ("Q: why?\n" * 2000), "Q: Why did the \ud800 go?\nA: Because \udfff it felt crummy!", "\x00\x01", None, 42, b"Q: bytes?\nA: yes"],
+)
+def test_never_raises_on_bad_input(bad):
+    v = validate_joke(bad, corpus=CORPUS, recent=[GOOD])
+    assert v.passed is False
+    assert set(v.rules) == set(RULES)
+    assert "error" not in v.details
+    v.to_dict()  # serializable
+
+
+def test_lone_surrogates_fail_format_with_a_reason():
+    v = validate_joke("Q: Why did the cookie go to the doctor?\nA: Because it felt \ud800crummy!")
+    assert not v.rules["format"][0] and "surrogate" in v.rules["format"][1]
+
+
+def test_deterministic():
+    a = validate_joke(GOOD, corpus=CORPUS).to_dict()
+    b = validate_joke(GOOD, corpus=CORPUS).to_dict()
+    assert a == b
