@@ -119,10 +119,11 @@ def build_sft_dataset(cfg: RunConfig, run: RunDir) -> Path:
     if out.is_file():
         return out
     if env_name == "chess":
+        from sparring.evaluators.stockfish_pool import DEFAULT_NODES
         from sparring.sft.generators.chess import generate_chess_sft
 
         opts = cfg.data.options
-        generate_chess_sft(positions=int(opts.get("positions", cfg.data.count or 2000)), seed=cfg.seed, nodes=int(opts.get("nodes", 20000)), out_path=out)
+        generate_chess_sft(positions=int(opts.get("positions", cfg.data.count or 2000)), seed=cfg.seed, nodes=int(opts.get("nodes", DEFAULT_NODES)), out_path=out)
     else:
         n = write_jsonl(out, builtin_rows(env_name, cfg.env.options, seed=cfg.seed))
         if n == 0:

@@ -198,11 +198,15 @@ def schedule_args(cfg: RunConfig, has_val: bool) -> dict[str, Any]:
 
 
 def find_checkpoint(run: RunDir, resume: bool | str) -> str | None:
-    """The checkpoint to resume from; resuming with none there is an error, never a silent restart."""
+    """The checkpoint to resume from; resuming with none there is an error, never a silent restart.
+    ``resume="auto"``: the latest checkpoint of this run if there is one, else a fresh start."""
     if not resume:
         return None
     from transformers.trainer_utils import get_last_checkpoint
 
+    if resume == "auto":
+        folder = run.path / "sft" / "checkpoints"
+        return get_last_checkpoint(str(folder)) if folder.is_dir() else None
     if isinstance(resume, str):
         p = Path(resume)
         if (p / "trainer_state.json").is_file():
