@@ -135,21 +135,53 @@ def _run_chess_eval(env, cfg, gen_a, gen_b, model, compare_model, n, games, oppo
         "seed": cfg.seed,
     }
     result: dict[str, Any] = {"env": "chess", "settings": {**settings, **{k: v for k, v in kwargs.items() if k != "seed"}}, "seed": cfg.seed}
+
+    def measured(generate_fn) -> dict[str, Any]:
+        """evaluate_chess with texts for the referee and latency/tokens measured on the way."""
+        seconds, tokens, calls = [], [], 0
+
+        def texts_only(prompts):
+            nonlocal calls
+            outs = generate_fn(prompts)
+            calls += 1
+            seconds.extend(getattr(o, "seconds", 0.0) for o in outs)
+            tokens.extend(getattr(o, "completion_tokens", 0) for o in outs)
+            return [o if isinstance(o, str) else o.text for o in outs]
+
+        report = evaluate_chess(texts_only, env, **kwargs)
+        total_s = sum(seconds)
+        report["latency"] = {
+            "generations": len(seconds),
+            "seconds_per_sample": round(total_s / len(seconds), 4) if seconds else None,
+            "tokens_per_second": round(sum(tokens) / total_s, 2) if total_s > 0 else None,
+        }
+        return report
+
     if gen_b is None:
-        result.update({"label": model, **evaluate_chess(gen_a, env, **kwargs)})
+        result.update({"label": model, **measured(gen_a)})
         title = f"Eval: chess — {model}"
     else:
-        result.update({"compare": True, "labels": [model, compare_model], "models": {model: evaluate_chess(gen_a, env, **kwargs), compare_model: evaluate_chess(gen_b, env, **kwargs)}})
+        result.update({"compare": True, "labels": [model, compare_model], "models": {model: measured(gen_a), compare_model: measured(gen_b)}})
         title = f"Eval: chess — {model} vs {compare_model}"
     result["files"] = write_report(result, out_dir, "chess", generic_markdown(result, title))
     return result
+
+
+def _numeric_leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_numeric_leaves(v, f"{prefix}{k}."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _summary_lines(result: dict[str, Any]) -> list[str]:
     models = result["models"] if result.get("compare") else {result.get("label", "model"): result}
     lines = []
     for label, r in models.items():
-        metrics = r.get("metrics", {k: v for k, v in r.items() if isinstance(v, (int, float))})
+        metrics = r.get("metrics") or _numeric_leaves({k: v for k, v in r.items() if k not in ("settings", "config", "latency", "seed")})
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in list(metrics.items())[:8])
         lat = r.get("latency", {})
         extra = f"  {lat.get('seconds_per_sample')} s/sample, {lat.get('tokens_per_second')} tok/s" if lat else ""

@@ -1,0 +1,154 @@
+"""Benchmark: precision and recall of the joke validator on the labelled set, and its speed.
+
+The labelled set (``evaluators/data/joke_labelled.jsonl``) holds good jokes (``kind: good``, label
+1) and near-misses (label 0) of named kinds: no_question, meta, profanity, template, not_pun,
+too_long, too_short, repeated, empty_answer.  "Positive" means *the validator passes it*:
+
+- precision = good jokes passed / all jokes passed;
+- recall    = good jokes passed / all good jokes;
+- per-kind rejection rate = near-misses of that kind rejected / near-misses of that kind.
+
+Novelty is checked against the built-in training corpus with the labelled good jokes removed from
+it (a good joke must not be rejected for being itself); template near-misses are copies of corpus
+or labelled jokes, so the labelled good jokes are added back as the template reference for them.
+Throughput is single-threaded validations per second with the corpus index built.
+
+    python -m sparring.bench.joke_validator [--data FILE] [--out bench.json] [--show-errors 10]
+
+Prints the JSON and a markdown table.  Timings on a shared machine are noisy: rerun to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from sparring.evaluators.joke_validator import joke_entry, validate_joke
+from sparring.evaluators.novelty import JokeIndex
+
+def _data_path() -> Path:
+    import sparring.evaluators
+
+    return Path(sparring.evaluators.__file__).resolve().parent / "data" / "joke_labelled.jsonl"
+
+
+def load_labelled(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if "text" not in row or "label" not in row:
+            raise SystemExit(f"{path}:{n}: needs 'text' and 'label'")
+        rows.append(row)
+    return rows
+
+
+def build_indexes(rows: list[dict[str, Any]]) -> tuple[JokeIndex, JokeIndex]:
+    """(the corpus without the labelled good jokes, every corpus and labelled good joke)."""
+    from sparring.sft.corpus import load_jokes
+
+    good = [e for e in (joke_entry(r["text"]) for r in rows if r["label"] == 1) if e is not None]
+    good_norms = {e.norm for e in good}
+    corpus, full = JokeIndex(), JokeIndex()
+    seen: set[str] = set()
+    for entry in [joke_entry(j) for j in load_jokes()] + good:
+        if entry is None or entry.norm in seen:
+            continue
+        seen.add(entry.norm)
+        full.add(entry)
+        if entry.norm not in good_norms:
+            corpus.add(entry)
+    return corpus, full
+
+
+def run(path: Path, show_errors: int = 10) -> dict[str, Any]:
+    rows = load_labelled(path)
+    corpus, full = build_indexes(rows)
+    verdicts = []
+    for r in rows:
+        index = full if r.get("kind") == "template" else corpus
+        verdicts.append(validate_joke(r["text"], corpus=index, topic=r.get("topic")))
+    tp = sum(1 for r, v in zip(rows, verdicts) if r["label"] == 1 and v.passed)
+    fp = sum(1 for r, v in zip(rows, verdicts) if r["label"] == 0 and v.passed)
+    fn = sum(1 for r, v in zip(rows, verdicts) if r["label"] == 1 and not v.passed)
+    tn = sum(1 for r, v in zip(rows, verdicts) if r["label"] == 0 and not v.passed)
+    per_kind: dict[str, dict[str, Any]] = {}
+    by_kind: dict[str, list[bool]] = defaultdict(list)
+    for r, v in zip(rows, verdicts):
+        by_kind[r.get("kind", "good" if r["label"] else "bad")].append(v.passed)
+    for kind, passes in sorted(by_kind.items()):
+        rate = sum(passes) / len(passes) if kind == "good" else sum(not p for p in passes) / len(passes)
+        per_kind[kind] = {"n": len(passes), ("pass_rate" if kind == "good" else "rejection_rate"): round(rate, 4)}
+    good_failures = Counter(rule for r, v in zip(rows, verdicts) if r["label"] == 1 for rule in v.failed_rules)
+    errors = [
+        {"kind": r.get("kind"), "label": r["label"], "text": r["text"], "failed": v.failed_rules, "wordplay": v.rules["wordplay"][1]}
+        for r, v in zip(rows, verdicts)
+        if v.passed != bool(r["label"])
+    ][:show_errors]
+
+    t0 = time.perf_counter()
+    n = 0
+    while time.perf_counter() - t0 < 2.0:
+        for r in rows:
+            validate_joke(r["text"], corpus=corpus)
+            n += 1
+    rate = n / (time.perf_counter() - t0)
+    return {
+        "data": str(path),
+        "rows": len(rows),
+        "good": tp + fn,
+        "near_misses": fp + tn,
+        "corpus_jokes": len(corpus),
+        "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+        "recall": round(tp / (tp + fn), 4) if tp + fn else None,
+        "accuracy": round((tp + tn) / len(rows), 4) if rows else None,
+        "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
+        "per_kind": per_kind,
+        "good_jokes_failed_by_rule": dict(good_failures.most_common()),
+        "validations_per_second": round(rate, 1),
+        "load_avg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "errors": errors,
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "| measure | value |",
+        "|---|---|",
+        f"| labelled rows (good / near-miss) | {result['rows']} ({result['good']} / {result['near_misses']}) |",
+        f"| precision | {result['precision']} |",
+        f"| recall | {result['recall']} |",
+        f"| accuracy | {result['accuracy']} |",
+        f"| validations / s (1 thread) | {result['validations_per_second']} |",
+    ]
+    for kind, info in result["per_kind"].items():
+        key = "pass_rate" if kind == "good" else "rejection_rate"
+        lines.append(f"| {kind}: {key.replace('_', ' ')} (n={info['n']}) | {info[key]} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=_data_path(), help="labelled JSONL (text, label, kind)")
+    ap.add_argument("--out", type=Path, help="also write the JSON here")
+    ap.add_argument("--show-errors", type=int, default=10, help="misclassified rows to include")
+    args = ap.parse_args(argv)
+    result = run(args.data, args.show_errors)
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    print(text)
+    print()
+    print(markdown(result))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return result
+
+
+if __name__ == "__main__":
+    main()
