@@ -1,0 +1,210 @@
+"""The generation-engine interface of the rollout actors, and the sampler every engine shares.
+
+An engine holds one policy (a base model plus the latest weight update) and does three things::
+
+    engine = make_engine("llamacpp", base_model_dir, threads=1)
+    checksum = engine.load_policy(update)                 # a PolicyUpdate from rl/policy_sync.py
+    groups = engine.generate(prompt_ids, n=4, sampling=SamplingParams(...), seeds=seeds)
+    groups[i][k].ids, groups[i][k].logprobs, groups[i][k].text, groups[i][k].finish_reason
+    engine.logprobs(token_ids, start)                     # teacher-forced, for the sync probe
+
+Sampling is done here, in numpy, for every engine (``sample_token``): one ``numpy`` generator per
+completion seeded from (run seed, step, prompt id, k) with :func:`completion_seed`, so a
+completion depends only on those and the policy — never on which worker or engine call produced it
+(exact resume and re-dispatch after a crash need that).
+
+``Completion.logprobs[t]`` is ``log_softmax(logits / temperature)`` at the sampled token (no top-p
+truncation), the quantity TRL's GRPO computes for its old/rollout policy; with temperature 0
+(greedy) it is the plain ``log_softmax``.  ``ids`` end with the EOS token when the model stopped
+(``finish_reason == "stop"``); ``text`` is decoded without special tokens.
+
+Exercised by ``pytest tests/rl/test_engines.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from sparring.errors import UserInputError
+from sparring.registry import ENGINES
+from sparring.seeding import derive_seed
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How completions are sampled. ``seed`` is the run seed; each completion derives its own."""
+
+    max_new_tokens: int = 48
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise UserInputError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}", where="rl.rollout.max_new_tokens", fix="use a positive number of tokens")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise UserInputError(f"temperature {self.temperature} / top_p {self.top_p} out of range", where="rl.rollout", fix="temperature >= 0 and 0 < top_p <= 1")
+
+    @classmethod
+    def from_config(cls, rollout: Any, seed: int) -> "SamplingParams":
+        """From ``cfg.rl.rollout`` and ``cfg.seed``."""
+        return cls(max_new_tokens=rollout.max_new_tokens, temperature=rollout.temperature, top_p=rollout.top_p, seed=seed)
+
+
+@dataclass
+class Completion:
+    """One sampled continuation of one prompt."""
+
+    ids: list[int]
+    logprobs: list[float]
+    text: str
+    finish_reason: str  # "stop" (EOS sampled) or "length" (max_new_tokens reached)
+    seed: int = 0
+
+
+def completion_seed(run_seed: int, step: int, prompt_id: str, k: int) -> int:
+    """The sampling seed of completion ``k`` of ``prompt_id`` at ``step`` (worker-independent)."""
+    return derive_seed(run_seed, "rollout", int(step), str(prompt_id), int(k))
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits.astype(np.float64) - float(np.max(logits))
+    return shifted - np.log(np.sum(np.exp(shifted)))
+
+
+def sample_token(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> tuple[int, float]:
+    """Sample one token id from a logits row; return ``(token, logprob)`` (see module docstring)."""
+    if temperature <= 0:
+        token = int(np.argmax(logits))
+        return token, float(log_softmax(logits)[token])
+    logp = log_softmax(logits / temperature)
+    probs = np.exp(logp)
+    if top_p < 1.0:
+        order = np.argsort(-probs, kind="stable")
+        cumulative = np.cumsum(probs[order])
+        keep = order[: int(np.searchsorted(cumulative, top_p)) + 1]
+        kept = probs[keep] / probs[keep].sum()
+        token = int(keep[min(int(np.searchsorted(np.cumsum(kept), rng.random())), len(keep) - 1)])
+    else:
+        cumulative = np.cumsum(probs)
+        token = int(min(np.searchsorted(cumulative, rng.random() * cumulative[-1]), len(probs) - 1))
+    return token, float(logp[token])
+
+
+def eos_token_ids(model_dir: Path, tokenizer: Any) -> set[int]:
+    """EOS ids from the tokenizer and generation_config.json (a list or one id)."""
+    import json
+
+    ids = {int(tokenizer.eos_token_id)} if tokenizer.eos_token_id is not None else set()
+    gen_cfg = Path(model_dir) / "generation_config.json"
+    if gen_cfg.is_file():
+        eos = json.loads(gen_cfg.read_text()).get("eos_token_id")
+        ids |= {int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None}
+    return ids
+
+
+class GroupStepper(ABC):
+    """Decoding state of ``n`` continuations of one prompt: logits in, tokens out."""
+
+    @abstractmethod
+    def first(self) -> np.ndarray:
+        """Logits ``(n, vocab)`` predicting the first completion token of every row."""
+
+    @abstractmethod
+    def advance(self, tokens: list[int], done: list[bool]) -> np.ndarray:
+        """Append ``tokens[k]`` to row k (rows with ``done[k]`` may be skipped); next logits."""
+
+    def close(self) -> None:
+        """Release the decoding state (KV cache)."""
+
+
+class Engine(ABC):
+    """A policy that samples completions with logprobs and takes verified weight updates."""
+
+    name: ClassVar[str] = "engine"
+
+    @classmethod
+    def check_available(cls) -> None:
+        """Raise ``UserInputError`` when this machine cannot run the engine (called driver-side)."""
+
+    def __init__(self, base_model_dir: str | os.PathLike[str], *, threads: int = 1, options: dict[str, Any] | None = None):
+        from transformers import AutoTokenizer
+
+        self.base_model_dir = Path(base_model_dir)
+        if not (self.base_model_dir / "config.json").is_file():
+            raise UserInputError(f"{self.base_model_dir} is not an HF model directory (no config.json)", where="base_model_dir", fix="pass the directory of the base model (sparring.models.materialize)")
+        self.threads = max(1, int(threads))
+        self.options = dict(options or {})
+        self.tokenizer = AutoTokenizer.from_pretrained(self.base_model_dir)
+        self.eos_ids = eos_token_ids(self.base_model_dir, self.tokenizer)
+        self.version = -1  # nothing loaded beyond the base weights
+        self.checksum = ""
+
+    @abstractmethod
+    def load_policy(self, update: Any) -> str:
+        """Apply a ``PolicyUpdate``; return the checksum of what was actually loaded."""
+
+    @abstractmethod
+    def _start_group(self, prompt: list[int], n: int) -> "GroupStepper":
+        """Start ``n`` continuations of ``prompt``; return their stepper."""
+
+    @abstractmethod
+    def logprobs(self, token_ids: Sequence[int], start: int) -> list[float]:
+        """Teacher-forced ``log p(token_ids[i] | token_ids[:i])`` for ``i`` in ``[start, len)``."""
+
+    def generate(self, prompt_ids: Sequence[Sequence[int]], n: int, sampling: SamplingParams, seeds: Sequence[Sequence[int]] | None = None) -> list[list[Completion]]:
+        """``n`` completions per prompt; ``seeds[i][k]`` seeds completion k of prompt i."""
+        if seeds is None:
+            seeds = [[completion_seed(sampling.seed, 0, str(i), k) for k in range(n)] for i in range(len(prompt_ids))]
+        return [self._sample_group(list(p), n, sampling, list(s)) for p, s in zip(prompt_ids, seeds)]
+
+    def _sample_group(self, prompt: list[int], n: int, sampling: SamplingParams, seeds: list[int]) -> list[Completion]:
+        """Sample ``n`` continuations of one prompt step by step with one rng per completion."""
+        if len(seeds) != n:
+            raise ValueError(f"expected {n} seeds, got {len(seeds)}")
+        if not prompt:
+            raise UserInputError("empty prompt (no token ids)", where="prompt_ids", fix="render the prompt with the chat template first")
+        stepper = self._start_group(prompt, n)
+        rngs = [np.random.default_rng(s) for s in seeds]
+        ids: list[list[int]] = [[] for _ in range(n)]
+        logps: list[list[float]] = [[] for _ in range(n)]
+        done = [False] * n
+        logits = stepper.first()
+        for t in range(sampling.max_new_tokens):
+            chosen = []
+            for k in range(n):
+                if done[k]:
+                    chosen.append(next(iter(self.eos_ids)) if self.eos_ids else 0)
+                    continue
+                token, logp = sample_token(logits[k], sampling.temperature, sampling.top_p, rngs[k])
+                ids[k].append(token)
+                logps[k].append(logp)
+                done[k] = token in self.eos_ids
+                chosen.append(token)
+            if all(done) or t == sampling.max_new_tokens - 1:
+                break
+            logits = stepper.advance(chosen, done)
+        stepper.close()
+        out = []
+        for k in range(n):
+            finish = "stop" if ids[k] and ids[k][-1] in self.eos_ids else "length"
+            out.append(Completion(ids[k], logps[k], self.tokenizer.decode(ids[k], skip_special_tokens=True), finish, seeds[k]))
+        return out
+
+    def close(self) -> None:
+        """Free the model."""
+
+
+def make_engine(name: str, base_model_dir: str | os.PathLike[str], *, threads: int = 1, options: dict[str, Any] | None = None) -> Engine:
+    """Build a registered engine (``hf``, ``llamacpp``, ``vllm``)."""
+    cls = ENGINES.get(name, where="rl.rollout.engine")
+    cls.check_available()
+    return cls(base_model_dir, threads=threads, options=options)
+
+
