@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -263,16 +264,28 @@ def sft_arguments(cfg: RunConfig, run: RunDir, has_val: bool):
 # ------------------------------------------------------------------------------------------ stage
 
 
-def run_sft(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | str = False) -> dict[str, Any]:
-    """Train a LoRA adapter on the run's data; write, verify and record the adapter and merged model."""
+@dataclass
+class SFTSetup:
+    """Everything ``run_sft`` trains with (tests inspect ``trainer.train_dataset`` labels)."""
+
+    trainer: Any
+    tokenizer: Any
+    train: list[ChatExample]
+    val: list[ChatExample]
+    data_report: dict[str, Any]
+    base_dir: Path
+    checkpoint: str | None
+    args: Any
+
+
+def build_trainer(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | str = False) -> SFTSetup:
+    """Check the config, find the checkpoint, load the base, prepare the split, build the trainer."""
     from sparring.seeding import seed_everything
-    from sparring.sft.artifacts import probe_logits, save_adapter, save_merged
     from sparring.sft.lora import make_lora_config
 
     check_qlora(cfg)
     checkpoint = find_checkpoint(run, resume)
     seed_everything(cfg.seed)
-    t0 = time.perf_counter()
     model, tokenizer, base_dir = load_base(cfg)
     train, val, data_report = prepare_split(cfg, run, tokenizer, reuse=bool(checkpoint))
     peft_config = make_lora_config(model, cfg.sft.lora)
@@ -281,8 +294,7 @@ def run_sft(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | str = F
     from trl import SFTTrainer
     from transformers import EarlyStoppingCallback
 
-    callback = tracker_callback(tracker)
-    callbacks: list[Any] = [callback]
+    callbacks: list[Any] = [tracker_callback(tracker)]
     if cfg.sft.early_stopping_patience and val:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.sft.early_stopping_patience))
     trainer = SFTTrainer(
@@ -295,6 +307,20 @@ def run_sft(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | str = F
         callbacks=callbacks,
     )
     run.manifest.record_stage("sft", status="running", resumed_from=checkpoint, data=data_report, lora={"target_modules": sorted(peft_config.target_modules), "r": peft_config.r, "alpha": peft_config.lora_alpha})
+    return SFTSetup(trainer, tokenizer, train, val, data_report, base_dir, checkpoint, args)
+
+
+def run_sft(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | str = False) -> dict[str, Any]:
+    """Train a LoRA adapter on the run's data; write, verify and record the adapter and merged model.
+
+    ``resume``: False (fresh), True (latest checkpoint of this run, an error if none), "auto"
+    (latest if any), or a path (a checkpoint-N folder or another run directory)."""
+    from sparring.sft.artifacts import probe_logits, save_adapter, save_merged
+
+    t0 = time.perf_counter()
+    setup = build_trainer(cfg, run, tracker, resume=resume)
+    trainer, tokenizer, train, val, checkpoint, args = setup.trainer, setup.tokenizer, setup.train, setup.val, setup.checkpoint, setup.args
+    base_dir = setup.base_dir
     result = trainer.train(resume_from_checkpoint=checkpoint)
     final_eval = trainer.evaluate() if val else {}  # the kept (best) model's loss, logged by the callback
 
