@@ -121,8 +121,12 @@ def stage_eval(cfg: RunConfig, run: RunDir, tracker: Tracker, stages: list[str])
 
 
 def stage_export(cfg: RunConfig, run: RunDir, tracker: Tracker, stages: list[str]) -> None:
+    from sparring.envs.base import make_env
     from sparring.exporters.base import export_model
 
+    env = make_env(cfg.env.name, cfg.env.options)
+    system_prompt = getattr(env.options, "system_prompt", None) or None
+    env.close()
     export_model(
         trained_model(run, cfg),
         formats=list(cfg.export.formats),
@@ -130,6 +134,7 @@ def stage_export(cfg: RunConfig, run: RunDir, tracker: Tracker, stages: list[str
         mlc_quants=list(cfg.export.mlc_quants),
         run_dir=run.path,
         model_card=cfg.export.model_card,
+        system_prompt=system_prompt,
     )
 
 
