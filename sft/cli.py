@@ -43,7 +43,7 @@ def _take(rows: list[dict[str, Any]], count: int, seed: int) -> list[dict[str, A
 
 
 def generate(kind: str, *, provider: str, count: int, positions: int, seed: int, out: Path | None, teacher: str | None,
-             prompts: Path | None, env: str | None, model: str | None, batch_size: int, temperature: float,
+             prompts: Path | None, env: str | None, model: str | None, batch_size: int, temperature: float | None,
              base_url: str | None, nodes: int | None, progress: bool = True) -> dict[str, Any]:
     from sparring.sft.data_build import joke_rows, quote_rows, write_jsonl
 
@@ -85,7 +85,7 @@ def generate(kind: str, *, provider: str, count: int, positions: int, seed: int,
         raise UserInputError("distill needs a teacher model and a prompt file", where="--teacher/--prompts", fix="sparring data generate distill --teacher <model> --prompts prompts.jsonl [--env jokes]")
     from sparring.sft.generators.distill import distill
 
-    return distill(teacher, prompts, out, env_name=env, seed=seed, temperature=temperature if temperature != 1.0 else 0.7, progress=progress)
+    return distill(teacher, prompts, out, env_name=env, seed=seed, temperature=0.7 if temperature is None else temperature, progress=progress)
 
 
 def print_info(info: dict[str, Any]) -> None:
@@ -174,7 +174,7 @@ def register(app: typer.Typer) -> None:
         env: Optional[str] = typer.Option(None, help="distill: env whose referee filters the answers."),
         model: Optional[str] = typer.Option(None, help="anthropic: the Claude model id."),
         batch_size: int = typer.Option(20, help="anthropic: jokes asked per request."),
-        temperature: float = typer.Option(1.0, help="Sampling temperature (anthropic, distill)."),
+        temperature: Optional[float] = typer.Option(None, help="Sampling temperature (distill: default 0.7; anthropic: sent only when given)."),
         base_url: Optional[str] = typer.Option(None, help="anthropic: API base URL (default $ANTHROPIC_BASE_URL or the real API)."),
         nodes: Optional[int] = typer.Option(None, help="chess: Stockfish node limit per search."),
     ) -> None:

@@ -49,16 +49,22 @@ def _chat_row(prompt_messages: Iterable[dict[str, str]], answer: str, meta: dict
     return {"messages": [dict(m) for m in prompt_messages] + [{"role": "assistant", "content": answer}], "meta": meta}
 
 
-def joke_rows(env_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Every corpus joke as a chat row, asked the way the jokes env asks."""
+def joke_rows(env_options: dict[str, Any] | None = None, *, validated: bool = True) -> list[dict[str, Any]]:
+    """Corpus jokes as chat rows, asked the way the jokes env asks.  With ``validated`` only the
+    jokes the joke validator passes are kept (the model learns what the referee accepts); the
+    corpus is not its own novelty reference here."""
     from sparring.envs.base import make_env
+    from sparring.evaluators.joke_validator import validate_joke
     from sparring.sft.corpus import joke_text, load_jokes
 
     env = make_env("jokes", env_options or {})
     rows = []
     for joke in load_jokes():
+        text = joke_text(joke)
+        if validated and not validate_joke(text, topic=joke["topic"]).passed:
+            continue
         prompt = env.make_prompt(topic=joke["topic"])
-        rows.append(_chat_row(prompt.messages, joke_text(joke), {"env": "jokes", "topic": joke["topic"], "source": "builtin"}))
+        rows.append(_chat_row(prompt.messages, text, {"env": "jokes", "topic": joke["topic"], "source": "builtin"}))
     return rows
 
 

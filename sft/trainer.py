@@ -111,9 +111,18 @@ def prepare_split(cfg: RunConfig, run: RunDir, tokenizer: Any, *, reuse: bool) -
 
 
 def to_trl_dataset(examples: list[ChatExample]):
+    """TRL prompt/completion rows, one per assistant turn; a (prompt, completion) pair already seen
+    is trained once (a fixed few-shot exchange in every prompt is context, not a target 400 times)."""
     from datasets import Dataset
 
-    rows = [row for ex in examples for row in to_prompt_completion(ex)]
+    seen: set[str] = set()
+    rows = []
+    for ex in examples:
+        for row in to_prompt_completion(ex):
+            key = json.dumps(row, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                rows.append(row)
     return Dataset.from_list(rows)
 
 

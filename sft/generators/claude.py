@@ -8,7 +8,9 @@ through ``validate_joke`` (against the corpus) and a near-duplicate check agains
 already accepted.  Accepted jokes are appended to ``--out`` as chat rows asked the way the jokes env
 asks; rejects go to ``<out>.rejects.jsonl`` with their reasons; ``<out>.progress.jsonl`` gets one
 line per finished batch (calls, tokens, counts).  Everything is append-only, so an interrupted run
-resumes at the next batch without repeating a paid call.  429 and 5xx replies, connection errors
+resumes at the next batch without repeating a paid call.  Diversity comes from the seeded topics and
+examples of each batch; ``temperature``, when given, is sent in the request body (the 2.x SDK has
+no sampling parameters of its own).  429 and 5xx replies, connection errors
 and malformed replies are retried with exponential backoff (``retry-after`` respected).
 ``ANTHROPIC_API_KEY`` missing -> exit 2; ``ANTHROPIC_BASE_URL`` (or ``base_url``) points the real
 SDK elsewhere, which is how ``pytest tests/sft/test_claude_generator.py`` tests it against a local
@@ -31,7 +33,7 @@ from sparring.errors import SparringError, UserInputError
 from sparring.seeding import derive_seed
 
 log = logging.getLogger("sparring.sft.claude")
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-5"
 SYSTEM_PROMPT = (
     "You write original, family-friendly dad jokes. Every joke is a pun told in exactly two lines:\n"
     "Q: <a question ending with ?>\nA: <the punchline>\n"
@@ -52,7 +54,7 @@ class ClaudeSettings:
     count: int
     model: str = DEFAULT_MODEL
     batch_size: int = 20
-    temperature: float = 1.0
+    temperature: float | None = None  # sent as extra_body: the 2.x SDK has no sampling parameters
     max_tokens: int = 2048
     few_shot: int = 6
     seed: int = 0
@@ -102,19 +104,41 @@ def require_api_key(api_key: str | None) -> str:
 
 
 def parse_jokes(text: str, topics: list[str]) -> list[tuple[str, str]]:
-    """(topic, "Q: ...\\nA: ...") pairs from a reply; a joke without a Topic line takes the next topic."""
-    out: list[tuple[str, str]] = []
+    """(topic, joke text) for every joke-shaped chunk of a reply.  A chunk starts at a ``Topic:``
+    line, at a ``Q:`` line after a finished Q/A pair, or after a blank line; a clean Q/A pair is
+    normalized to "Q: ...\nA: ...", anything else is kept as written so the validator rejects it
+    with a reason.  A chunk without a Topic line takes the next requested topic."""
+    chunks: list[tuple[str | None, list[str]]] = []
     topic: str | None = None
-    question: str | None = None
+    lines: list[str] = []
+
+    def flush() -> None:
+        nonlocal topic, lines
+        if lines:
+            chunks.append((topic, lines))
+        topic, lines = None, []
+
     for line in text.splitlines():
-        if m := _TOPIC.match(line):
-            topic, question = m.group(1).strip(), None
-        elif m := _Q.match(line):
-            question = m.group(1)
-        elif (m := _A.match(line)) and question is not None:
-            use = topic if topic else (topics[len(out)] if len(out) < len(topics) else "")
-            out.append((use, f"Q: {question}\nA: {m.group(1)}"))
-            topic = question = None
+        if not line.strip():
+            flush()
+        elif m := _TOPIC.match(line):
+            flush()
+            topic = m.group(1).strip()
+        elif _Q.match(line) and any(_A.match(x) for x in lines):
+            kept_topic = topic if not lines else None
+            flush()
+            topic = kept_topic
+            lines.append(line)
+        else:
+            lines.append(line)
+    flush()
+    out: list[tuple[str, str]] = []
+    for chunk_topic, chunk in chunks:
+        qs = [m.group(1) for x in chunk if (m := _Q.match(x))]
+        answers = [m.group(1) for x in chunk if (m := _A.match(x))]
+        joke = f"Q: {qs[0]}\nA: {answers[0]}" if len(chunk) == 2 and len(qs) == 1 and len(answers) == 1 and _Q.match(chunk[0]) else "\n".join(chunk)
+        use = chunk_topic if chunk_topic else (topics[len(out)] if len(out) < len(topics) else "")
+        out.append((use, joke))
     return out
 
 
@@ -208,7 +232,10 @@ class ClaudeJokeGenerator:
             "For each, write a line 'Topic: <topic>', then the Q: line and the A: line, then a blank line.\n\nTopics:\n"
             + "\n".join(f"- {t}" for t in topics)
         )
-        return {"model": s.model, "max_tokens": s.max_tokens, "temperature": s.temperature, "system": SYSTEM_PROMPT, "messages": [{"role": "user", "content": user}], "_topics": topics}
+        request = {"model": s.model, "max_tokens": s.max_tokens, "system": SYSTEM_PROMPT, "messages": [{"role": "user", "content": user}], "_topics": topics}
+        if s.temperature is not None:
+            request["extra_body"] = {"temperature": s.temperature}
+        return request
 
     def _delay(self, exc: Exception, attempt: int) -> float:
         response = getattr(exc, "response", None)
