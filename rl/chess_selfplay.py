@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sparring.rl.grpo import train_with_rollouts
-from sparring.rl.session import RLSession, StepClock, actor_reward_share
+from sparring.rl.session import RLSession, StepClock, actor_reward_share, training_reward
 from sparring.seeding import derive_seed
 
 
@@ -153,7 +153,7 @@ def make_selfplay_rollout_func(session: RLSession, clock: StepClock, state: dict
             "prompt_ids": [list(s.prompt_ids) for s in samples],
             "completion_ids": [list(s.completion_ids) for s in samples],
             "logprobs": [list(s.logprobs) for s in samples],
-            "env_reward": [float(s.reward) for s in samples],
+            "env_reward": [training_reward(s, cfg.rl.reward) for s in samples],
             "env_passed": [bool(s.passed) for s in samples],
         }
 

@@ -23,13 +23,14 @@ from typing import Any, Sequence
 
 from sparring.rl.session import (
     TRL_LOG_NAMES, RLProgress, RLSession, actor_reward_share, sample_metrics, sample_rows, sync_policy,
+    training_reward,
 )
 from sparring.types import Prompt, Sample
 
 DPO_CHECKPOINT_FILES = ("adapter_config.json", "adapter_model.safetensors", "rng_state.pth")
 
 
-def preference_pairs(prompts: Sequence[Prompt], samples: Sequence[Sample], k: int, margin: float) -> list[dict[str, Any]]:
+def preference_pairs(prompts: Sequence[Prompt], samples: Sequence[Sample], k: int, margin: float, reward: str = "total") -> list[dict[str, Any]]:
     """(chosen, rejected) per prompt: its best and worst completion when they differ by >= margin.
 
     ``samples`` are ordered by prompt then k (as ``RolloutPool.generate`` returns them)."""
@@ -38,15 +39,16 @@ def preference_pairs(prompts: Sequence[Prompt], samples: Sequence[Sample], k: in
         group = list(samples[i * k : (i + 1) * k])
         if len(group) < 2:
             continue
-        best = max(group, key=lambda s: s.reward)  # first of equals: deterministic
-        worst = min(group, key=lambda s: s.reward)
-        if best.reward - worst.reward >= margin and best.reward > worst.reward and best.completion != worst.completion:
+        best = max(group, key=lambda s: training_reward(s, reward))  # first of equals: deterministic
+        worst = min(group, key=lambda s: training_reward(s, reward))
+        gap = training_reward(best, reward) - training_reward(worst, reward)
+        if gap >= margin and gap > 0 and best.completion != worst.completion:
             pairs.append({
                 "prompt": [dict(m) for m in prompt.messages],
                 "chosen": [{"role": "assistant", "content": best.completion}],
                 "rejected": [{"role": "assistant", "content": worst.completion}],
                 "prompt_id": prompt.id,
-                "margin": best.reward - worst.reward,
+                "margin": gap,
             })
     return pairs
 
@@ -180,8 +182,8 @@ def run_dpo(session: RLSession) -> dict[str, Any]:
                 samples = session.pool.generate(batch, k, sampling, r + 1)
                 wall = time.perf_counter() - t0
                 reward_share = actor_reward_share(samples, len(session.pool.worker_ids), wall)
-                pairs = preference_pairs(batch, samples, k, cfg.rl.dpo_margin)
-                row: dict[str, Any] = sample_metrics(samples, session.pass_metric, r)
+                pairs = preference_pairs(batch, samples, k, cfg.rl.dpo_margin, cfg.rl.reward)
+                row: dict[str, Any] = sample_metrics(samples, session.pass_metric, r, cfg.rl.reward)
                 row["rl/dpo_pairs"] = float(len(pairs))
                 t1 = time.perf_counter()
                 if pairs:

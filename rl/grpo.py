@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from sparring.rl.session import (
     TRL_LOG_NAMES, PromptBook, RLProgress, RLSession, StepClock, actor_reward_share, sample_metrics, sample_rows,
+    training_reward,
 )
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -161,7 +162,7 @@ def make_rollout_func(session: RLSession, book: PromptBook, clock: StepClock, st
             "prompt_ids": [list(s.prompt_ids) for s in samples],
             "completion_ids": [list(s.completion_ids) for s in samples],
             "logprobs": [list(s.logprobs) for s in samples],
-            "env_reward": [float(s.reward) for s in samples],
+            "env_reward": [training_reward(s, cfg.rl.reward) for s in samples],
             "env_passed": [bool(s.passed) for s in samples],
         }
         for name in sorted({k for s in samples for k in s.components}):
@@ -207,7 +208,7 @@ def learner_callbacks(session: RLSession, trainer_ref: dict[str, Any], clock: St
             step = int(state_.global_step)
             samples = state.get("samples") or []
             row: dict[str, Any] = {name: logs[key] for key, name in TRL_LOG_NAMES.items() if key in logs}
-            row.update(sample_metrics(samples, session.pass_metric, step - 1))
+            row.update(sample_metrics(samples, session.pass_metric, step - 1, cfg.rl.reward))
             row.update(trainer_ref["trainer"].tis_stats if hasattr(trainer_ref["trainer"], "tis_stats") else {})
             row["rl/samples_per_s"] = state.get("samples_per_s", 0.0)
             row.update(state.pop("extra_metrics", {}))

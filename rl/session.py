@@ -102,12 +102,24 @@ class RLSession:
         return "rl/legal_rate" if self.cfg.env.name == "chess" else "rl/pass_rate"
 
 
-def sample_metrics(samples: Sequence[Sample], pass_metric: str, learner_version: int) -> dict[str, float]:
+def training_reward(sample: Sample, name: str = "total") -> float:
+    """The reward the learner optimizes (``rl.reward``): the referee's total or one component."""
+    if name == "total":
+        return float(sample.reward)
+    if name not in sample.components:
+        raise UserInputError(f"the referee gives no component {name!r} (it gives: {', '.join(sorted(sample.components))})",
+                             where="rl.reward", fix="use total or one of those component names")
+    return float(sample.components[name])
+
+
+def sample_metrics(samples: Sequence[Sample], pass_metric: str, learner_version: int, reward: str = "total") -> dict[str, float]:
     """Reward, per-component means, pass/legal rate and staleness of one batch of samples."""
     if not samples:
         return {}
     n = len(samples)
-    out: dict[str, float] = {"rl/reward": sum(s.reward for s in samples) / n}
+    out: dict[str, float] = {"rl/reward": sum(training_reward(s, reward) for s in samples) / n}
+    if reward != "total":
+        out["rl/reward/total"] = sum(s.reward for s in samples) / n
     comps: dict[str, list[float]] = defaultdict(list)
     for s in samples:
         for k, v in s.components.items():
@@ -121,7 +133,7 @@ def sample_metrics(samples: Sequence[Sample], pass_metric: str, learner_version:
         out[pass_metric] = sum(1.0 for s in samples if s.passed) / n
     out["rl/staleness"] = float(max(learner_version - min(s.policy_version for s in samples), 0))
     out["rl/policy_version"] = float(max(s.policy_version for s in samples))
-    out["rl/samples"] = float(n)
+    out["rl/num_samples"] = float(n)
     return out
 
 

@@ -82,6 +82,9 @@ def run_rl(cfg: RunConfig, run: RunDir, tracker: Any, *, init: str | None = None
     else:
         init_adapter = resolve_init(cfg, run, init)
     make_env(cfg.env.name, cfg.env.options).close()  # bad env options fail here, before Ray starts
+    import ray
+
+    owns_ray = not ray.is_initialized()
     ray_info = start_ray(cfg.ray, address=ray_address)
     pool = None
     exporter = None
@@ -138,5 +141,5 @@ def run_rl(cfg: RunConfig, run: RunDir, tracker: Any, *, init: str | None = None
     finally:
         if pool is not None:
             pool.close()
-        if ray_info.local:
+        if owns_ray and ray_info.local:
             stop_ray()

@@ -91,6 +91,7 @@ class RLConfig(Section):
     probe_tolerance: float = Field(0.05, gt=0, description="Max mean |logprob| gap between a worker and the learner on the probe tokens before the run stops.")
     checkpoint_every: int = Field(10, ge=1, description="Write a full, resumable checkpoint every N steps.")
     keep_checkpoints: int = Field(3, ge=1, description="Newest full RL checkpoints kept on disk (older ones are deleted).")
+    reward: str = Field("total", description="What the learner optimizes: 'total' (the referee's reward) or the name of one of its components (e.g. 'format' for a format-only warm-up); every component is logged either way.")
     is_cap: float = Field(2.0, gt=0, description="Truncation cap of the per-token importance weight min(pi_learner / pi_rollout, is_cap) (with importance_sampling).")
     learner_bf16: bool = Field(False, description="Run the learner's forward/backward under bfloat16 autocast (faster on CPUs with AVX-512 BF16 and on GPUs; the weights stay float32).")
     dpo_epochs: float = Field(1.0, gt=0, description="DPO: passes over each round's preference pairs.")
