@@ -17,6 +17,7 @@ Stockfish missing...).  Exercised by ``pytest tests/sft/test_sft_cli.py``.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -26,6 +27,28 @@ import typer
 from sparring.errors import UserInputError
 
 KINDS = ("jokes", "chess", "qa", "timeline", "quotes", "distill")
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the record."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def _report_problems_on_stderr() -> None:
+    """Skipped rows (file:line), retries and rejects of the sft modules go to stderr."""
+    logger = logging.getLogger("sparring.sft")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def _echo_json(obj: Any) -> None:
@@ -158,7 +181,7 @@ def run_sft_command(config: Path | None, overrides: list[str], resume: str | Non
 
 
 def register(app: typer.Typer) -> None:
-    data_app = typer.Typer(help="Make, inspect and convert SFT datasets.", no_args_is_help=True)
+    data_app = typer.Typer(help="Make, inspect and convert SFT datasets.", no_args_is_help=True, callback=_report_problems_on_stderr)
     app.add_typer(data_app, name="data")
 
     @data_app.command("generate")
@@ -241,6 +264,7 @@ def register(app: typer.Typer) -> None:
         run_dir: Optional[Path] = typer.Option(None, help="Write into this run directory (created, or reused when its config matches)."),
     ) -> None:
         """LoRA SFT: build the data, train with TRL's SFTTrainer, write the adapter and the merged model."""
+        _report_problems_on_stderr()
         result = run_sft_command(config, set_ or [], resume, run_dir)
         typer.echo(f"adapter: {result['adapter']}")
         typer.echo(f"merged:  {result['merged']}")
