@@ -53,7 +53,7 @@ class SFTConfig(Section):
     packing: bool = Field(False, description="Pack several short examples into one sequence.")
     assistant_only_loss: bool = Field(True, description="Compute the loss on the assistant tokens only.")
     eval_every: int = Field(0, ge=0, description="Evaluate validation loss every N steps (0: at the end of each epoch).")
-    save_every: int = Field(0, ge=0, description="Checkpoint every N steps (0: at the end only); the best by validation loss is kept.")
+    save_every: int = Field(0, ge=0, description="Checkpoint every N steps, a multiple of eval_every (0: at every evaluation; without a validation split, no checkpoints); the best by validation loss and the latest are kept.")
     early_stopping_patience: int = Field(0, ge=0, description="Stop after this many evaluations without validation-loss improvement (0: off).")
     qlora: bool = Field(False, description="Load the base in 4-bit (bitsandbytes) and train LoRA on it. CUDA only.")
     lora: LoraConfig = Field(default_factory=LoraConfig, description="LoRA adapter settings.")
@@ -74,6 +74,8 @@ class RolloutConfig(Section):
     temperature: float = Field(1.0, ge=0, description="Sampling temperature for rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling for rollouts.")
     gguf_quant: Literal["f32", "f16", "q8_0"] = Field("q8_0", description="GGUF type the llamacpp engine runs the policy in.")
+    max_restarts: int = Field(3, ge=0, description="Times Ray restarts a crashed rollout actor before the run fails.")
+    max_task_retries: int = Field(1, ge=0, description="Times Ray retries a rollout call on a restarted actor (the pool re-dispatches beyond that).")
 
 
 class RLConfig(Section):
