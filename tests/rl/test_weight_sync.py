@@ -1,0 +1,71 @@
+"""Verified weight sync with the llamacpp engine (LoRA adapter GGUF hot-swapped in every actor):
+each worker reports the new version and checksum and its probe agrees with the learner; a worker
+left on the previous version is caught — by version and by the logprob probe — and stops the run."""
+
+from __future__ import annotations
+
+import pytest
+import ray
+
+from sparring.rl.policy_sync import learner_probe, make_policy_update, probe_gap
+from sparring.rl.pool import RolloutPool, StalePolicyError
+
+from .conftest import lora_policy, make_rl_config
+
+
+@pytest.fixture(scope="module")
+def pool(ray_cluster, tiny_base):
+    with RolloutPool(make_rl_config(engine="llamacpp"), tiny_base) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def versions(pool, tiny_base, tiny_tokenizer, tmp_path_factory):
+    """Three policy versions: (update, learner probe) each."""
+    work = tmp_path_factory.mktemp("policy")
+    out = {}
+    for version in (1, 2, 3):
+        policy = lora_policy(tiny_base, seed=100 + version)
+        out[version] = (make_policy_update(policy, tiny_tokenizer, version, "llamacpp", work),
+                        learner_probe(policy, tiny_tokenizer, pool.probe_ids, pool.probe_start))
+    return out
+
+
+def test_every_worker_reports_the_new_version_checksum_and_a_matching_probe(pool, versions):
+    tolerance = pool.cfg.rl.probe_tolerance
+    for version in (1, 2):
+        update, probe = versions[version]
+        reports = pool.sync(version, update, probe)
+        assert len(reports) == 2 and {r.worker_id for r in reports} == {"rollout-0", "rollout-1"}
+        for r in reports:
+            assert r.version == version and r.checksum == update.checksum
+            assert r.probe_gap is not None and r.probe_gap < tolerance
+    # the probe tells consecutive versions apart: a stale worker would exceed the tolerance
+    assert pool.last_sync_stats["probe_separation"] > tolerance
+    assert pool.last_sync_stats["kind"] == "gguf" and pool.version == 2
+
+
+def test_a_worker_left_on_the_previous_version_is_caught_by_version_and_probe(pool, versions):
+    update, probe = versions[3]
+    ref = ray.put(update)
+    ray.get(pool.workers[1].load_policy.remote(3, ref))  # rollout-0 skips this load
+    gaps = pool.probe_gaps(probe)
+    tolerance = pool.cfg.rl.probe_tolerance
+    assert gaps["rollout-1"] < tolerance < gaps["rollout-0"]  # the probe alone exposes the stale one
+    with pytest.raises(StalePolicyError) as caught:
+        pool.verify(3, update.checksum, probe)
+    err = caught.value
+    assert err.worker_id == "rollout-0" and err.version == 2 and err.gap == pytest.approx(gaps["rollout-0"])
+    message = str(err)
+    assert "rollout-0" in message and "reports policy version 2 (learner: 3)" in message and "probe logprob gap" in message
+    assert "rollout-1" not in message
+
+
+def test_sync_stops_when_the_engine_numerics_differ_beyond_tolerance(pool, versions):
+    update, probe = versions[3]
+    shifted = [lp - 0.5 for lp in probe]  # a learner whose probe disagrees with every worker
+    assert probe_gap(shifted, probe) == pytest.approx(0.5)
+    with pytest.raises(StalePolicyError, match="probe logprob gap .* > tolerance"):
+        pool.sync(3, update, shifted)
+    # versions and checksums were right: the probe is what stopped it
+    assert all(r.version == 3 for r in ray.get([w.report.remote() for w in pool.workers]))
