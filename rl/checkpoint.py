@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from sparring.errors import UserInputError
-from sparring.rundir import atomic_write_text
 
 CHECKPOINTS_DIR = Path("rl") / "checkpoints"
 STATE_FILE = "state.json"
@@ -211,7 +210,12 @@ def truncate_logs_after(run_path: Path, step: int) -> int:
                 dropped += 1
                 continue
             kept.append(line)
-        atomic_write_text(path, "".join(k + "\n" for k in kept))
+        # rewritten in place (same inode): a Tracker already appending to this file keeps working
+        with open(path, "r+", encoding="utf-8") as f:
+            f.write("".join(k + "\n" for k in kept))
+            f.truncate()
+            f.flush()
+            os.fsync(f.fileno())
     return dropped
 
 
