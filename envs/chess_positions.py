@@ -108,11 +108,12 @@ def opening_fens() -> tuple[str, ...]:
         board = chess.Board()
         try:
             for uci in entry["uci"]:
-                board.push_uci(uci)
-        except (ValueError, KeyError):
+                board.push(chess.Move.from_uci(uci))  # the book is trusted; the result is checked below
+        except (ValueError, KeyError, TypeError):
             continue
-        if not board.is_game_over():
-            seen.setdefault(position_key(board.fen()), board.fen())
+        if board.is_valid() and any(board.generate_legal_moves()):
+            fen = board.fen()
+            seen.setdefault(position_key(fen), fen)
     return tuple(seen.values())
 
 

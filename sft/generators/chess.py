@@ -42,7 +42,7 @@ from sparring.envs.chess_positions import (
 )
 from sparring.errors import UserInputError
 from sparring.evaluators.chess_metrics import win_percent
-from sparring.evaluators.stockfish_pool import DEFAULT_NODES, StockfishEngine
+from sparring.evaluators.stockfish_pool import DEFAULT_NODES, StockfishEngine, find_stockfish
 
 ENGINE_GAME_PLIES = 40
 ENGINE_TEMPERATURE = 4.0  # win% points: a move 4 points worse is e times less likely
@@ -118,6 +118,7 @@ def generate_chess_sft(positions: int, seed: int = 0, nodes: int = DEFAULT_NODES
         raise UserInputError(f"positions must be >= 1, got {positions}", where="--positions", fix="e.g. --positions 5000")
     if scoring not in ("per_move", "multipv"):
         raise UserInputError(f"unknown scoring {scoring!r}", where="scoring", fix="use per_move or multipv")
+    find_stockfish(stockfish_path)  # a missing engine fails before any file is touched
     out = Path(out_path)
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,118 @@
+"""Benchmark: chess reward throughput per worker (one Stockfish process), cached and uncached.
+
+Issue 4's figure: ≥ 2,000 scored positions per second per worker from the cache and ≥ 150 per
+second uncached at the default node limit, on a 2-core machine.  A "scored position" is one
+``ChessEnv.score(prompt, completion)`` call: parse the answer, search the position (best move) and
+the answer's move, turn both into the Lichess win% reward.
+
+- ``uncached``: every call a new position with a random legal answer (two searches each, one when
+  the answer is the best move);
+- ``group``: GRPO's shape, ``--group`` answers per new position (the best-move search is shared);
+- ``cached``: the uncached calls again (parse + cache lookup + reward).
+
+    python -m sparring.bench.chess_reward [--positions 400] [--nodes 1500 --nodes 4000] [--out bench.json]
+
+Prints the JSON and one markdown table.  The machine may be shared: the JSON records the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import chess
+
+from sparring.envs.chess_env import ChessEnv, ChessOptions
+from sparring.envs.chess_positions import position_key, source_fens
+from sparring.evaluators.stockfish_pool import DEFAULT_NODES
+from sparring.types import Prompt
+
+TARGET_CACHED = 2000.0
+TARGET_UNCACHED = 150.0
+
+
+def distinct_positions(count: int, seed: int, skip: int = 0) -> list[str]:
+    seen: dict[str, str] = {}
+    for fen in source_fens("mixed", seed):
+        seen.setdefault(position_key(fen), fen)
+        if len(seen) >= count + skip:
+            break
+    return list(seen.values())[skip:]
+
+
+def _answers(env: ChessEnv, fens: list[str], per_position: int, seed: int) -> list[tuple[Prompt, str]]:
+    rng = random.Random(seed)
+    calls = []
+    for fen in fens:
+        board = chess.Board(fen)
+        prompt = env.prompt_for_fen(fen)
+        moves = sorted(board.legal_moves, key=lambda m: m.uci())
+        calls += [(prompt, board.san(rng.choice(moves))) for _ in range(per_position)]
+    return calls
+
+
+def _rate(env: ChessEnv, calls: list[tuple[Prompt, str]]) -> tuple[float, float]:
+    start = time.perf_counter()
+    for prompt, text in calls:
+        env.score(prompt, text)
+    seconds = time.perf_counter() - start
+    return len(calls) / seconds, seconds
+
+
+def measure(nodes: int, positions: int, group: int, seed: int) -> dict[str, Any]:
+    env = ChessEnv(ChessOptions(nodes=nodes, engines=1))
+    try:
+        warm = _answers(env, distinct_positions(5, seed + 99), 1, seed)
+        _rate(env, warm)  # start the engine and load the network outside the timing
+        calls = _answers(env, distinct_positions(positions, seed), 1, seed)
+        uncached, uncached_s = _rate(env, calls)
+        cached, cached_s = _rate(env, calls * max(1, 2000 // max(1, len(calls))))
+        group_fens = distinct_positions(max(1, positions // group), seed, skip=positions)
+        grouped, grouped_s = _rate(env, _answers(env, group_fens, group, seed))
+        searches = env.pool.engines[0].searches
+    finally:
+        env.close()
+    return {
+        "nodes": nodes, "positions": len(calls), "group": group,
+        "uncached_per_s": round(uncached, 1), "uncached_seconds": round(uncached_s, 2),
+        "group_completions_per_s": round(grouped, 1), "group_seconds": round(grouped_s, 2),
+        "cached_per_s": round(cached, 1), "cached_seconds": round(cached_s, 3),
+        "searches": searches,
+        "meets_uncached_target": uncached >= TARGET_UNCACHED, "meets_cached_target": cached >= TARGET_CACHED,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--positions", type=int, default=400, help="distinct positions for the uncached run")
+    ap.add_argument("--group", type=int, default=8, help="answers per position in the GRPO-shaped run")
+    ap.add_argument("--nodes", type=int, action="append", help=f"node limit(s) (default {DEFAULT_NODES})")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, help="also write the JSON here")
+    args = ap.parse_args(argv)
+    load_before = os.getloadavg()
+    rows = [measure(n, args.positions, args.group, args.seed) for n in (args.nodes or [DEFAULT_NODES])]
+    result = {
+        "benchmark": "chess_reward", "default_nodes": DEFAULT_NODES, "cpus": os.cpu_count(),
+        "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "targets": {"cached_per_s": TARGET_CACHED, "uncached_per_s": TARGET_UNCACHED}, "results": rows,
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
+    print("\n| nodes | uncached scored/s | GRPO group of %d: completions/s | cached scored/s |" % args.group)
+    print("|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['nodes']} | {r['uncached_per_s']} | {r['group_completions_per_s']} | {r['cached_per_s']} |")
+    return result
+
+
+if __name__ == "__main__":
+    main()
