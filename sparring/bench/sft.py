@@ -45,9 +45,18 @@ def run_sft_process(config: Path, run_dir: Path, overrides: list[str]) -> dict[s
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"sparring sft failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     stage = json.loads((run_dir / "manifest.json").read_text())["stages"]["sft"]
-    return {"command": " ".join(cmd[2:]), "wall_seconds": round(wall, 1), "peak_rss_mb": round(peak_kb / 1024, 1), "stage": stage}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {
+        "command": " ".join(cmd[2:]),
+        "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(cpu, 1),
+        # on an otherwise idle machine the wall time is about CPU time / cores used
+        "idle_machine_estimate_seconds": round(cpu / max(1, min(os.cpu_count() or 1, 2)), 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "stage": stage,
+    }
 
 
 def evaluate_model(model: str, n: int, seed: int, out: Path) -> dict[str, Any]:
@@ -63,6 +72,7 @@ def markdown(r: dict[str, Any]) -> str:
     stage = sft.get("stage", {})
     rows = [
         ("SFT wall time (whole command)", f"{sft.get('wall_seconds', 0) / 60:.1f} min (target <= {TARGET_MINUTES:.0f})" if sft else "reused run"),
+        ("SFT CPU time / idle-machine estimate", f"{sft.get('cpu_seconds', 0) / 60:.1f} min / {sft.get('idle_machine_estimate_seconds', 0) / 60:.1f} min" if sft else "-"),
         ("training time (trainer)", f"{stage.get('train_seconds')} s"),
         ("SFT throughput", f"{stage.get('tokens_per_s')} tokens/s"),
         ("tokens trained", stage.get("tokens")),

@@ -158,3 +158,15 @@ def test_checkpoint_schedule_must_follow_evaluation(tmp_path: Path):
         schedule_args(cfg, has_val=False)
     args = schedule_args(cfg.model_copy(update={}), has_val=True)
     assert args["load_best_model_at_end"] and args["metric_for_best_model"] == "eval_loss"
+
+
+def test_a_fixed_few_shot_exchange_is_trained_once():
+    from sparring.sft.formats import ChatExample
+    from sparring.sft.trainer import to_trl_dataset
+
+    shot = ({"role": "user", "content": "Tell me a dad joke about cookies."}, {"role": "assistant", "content": "Q: Why?\nA: Crumbs."})
+    examples = [ChatExample(messages=(*shot, {"role": "user", "content": f"About {t}?"}, {"role": "assistant", "content": f"Q: {t}?\nA: {t}!"})) for t in ("tea", "jam", "soup")]
+    rows = to_trl_dataset(examples).to_list()
+    completions = [r["completion"][0]["content"] for r in rows]
+    assert completions.count("Q: Why?\nA: Crumbs.") == 1 and len(rows) == 4
+    assert rows[1]["prompt"][:2] == list(shot)
