@@ -19,7 +19,6 @@ Games and puzzles advance in lockstep, so each ``generate_fn`` call gets a batch
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections import Counter
 from typing import Any, Callable, Sequence
@@ -27,7 +26,7 @@ from typing import Any, Callable, Sequence
 import chess
 
 from sparring.envs.chess_env import ChessEnv
-from sparring.envs.chess_positions import load_puzzles, puzzle_start
+from sparring.envs.chess_positions import load_puzzles, puzzle_start, split_fens
 from sparring.evaluators.chess_metrics import MOVE_CLASSES, elo_estimate
 from sparring.evaluators.chess_moves import parse_move
 from sparring.evaluators.stockfish_pool import DEFAULT_NODES, StockfishEngine
@@ -53,8 +52,9 @@ def _rate(n: float, d: float) -> float | None:
 
 
 def evaluate_positions(generate_fn: GenerateFn, env: ChessEnv, count: int, seed: int, batch_size: int = 16) -> dict[str, Any]:
-    """Move quality on held-out positions (the env's ``test`` split)."""
-    prompts = list(itertools.islice(env.prompts("test", seed), count))
+    """Move quality on ``count`` held-out positions (the env's ``test`` split of its position source)."""
+    source = env.options.positions
+    prompts = [env.prompt_for_fen(f, source) for f in split_fens(source, "test", count, seed + env.options.seed)]
     completions = _generate(generate_fn, prompts, batch_size)
     scores = env.score_batch(prompts, completions)
     statuses = Counter(s.details["status"] for s in scores)

@@ -12,7 +12,7 @@ from sparring.evaluators.chess_eval import (
 
 @pytest.fixture(scope="module")
 def env():
-    with ChessEnv(ChessOptions(count=50, max_plies=16)) as e:
+    with ChessEnv(ChessOptions(count=5, max_plies=16)) as e:  # eval takes its own count of positions
         yield e
 
 
