@@ -54,6 +54,7 @@ class JokesOptions(EnvOptions):
     pun_weight: float = Field(0.5, ge=0, description="Weight of the pun term in the graded part of the reward.")
     novelty_weight: float = Field(0.3, ge=0, description="Weight of the novelty term in the graded part of the reward.")
     topic_weight: float = Field(0.2, ge=0, description="Weight of the topic-relevance term in the graded part of the reward.")
+    wordplay_threshold: float = Field(0.25, ge=0, le=1, description="Pun evidence needed for a joke to pass (0.25: any one finding; the graded pun term is in the reward either way).")
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="Share of training topics held out for the validation split (seeded).")
 
 
@@ -188,7 +189,7 @@ class JokesEnv(Env):
     def verdict(self, prompt: Prompt, completion: str, remember: bool = True) -> JokeVerdict:
         """The validator's verdict in this env's context (corpus, recent window, topic)."""
         topic = str(prompt.meta.get("topic", "")) or None
-        verdict = validate_joke(completion, corpus=self.reference_index, recent=self.recent, topic=topic)
+        verdict = validate_joke(completion, corpus=self.reference_index, recent=self.recent, topic=topic, wordplay_threshold=self.options.wordplay_threshold)
         if remember and self.recent is not None and verdict.question:
             self.recent.add(JokeEntry.make(verdict.question, verdict.answer))
         return verdict

@@ -56,7 +56,7 @@ def _print_verdict(verdict) -> None:
     typer.echo(f"{'PASSED' if verdict.passed else 'FAILED'}  pun={verdict.pun:.2f} novelty={verdict.novelty:.2f}")
 
 
-def validate_jsonl(path: Path, corpus_source: str) -> int:
+def validate_jsonl(path: Path, corpus_source: str, wordplay_threshold: float = 0.25) -> int:
     """Print one JSON verdict per line of ``path``; return the exit code."""
     from sparring.evaluators.joke_validator import validate_joke
 
@@ -81,7 +81,7 @@ def validate_jsonl(path: Path, corpus_source: str) -> int:
                 _print_json({"line": n, "passed": False, "error": error})
                 all_passed = False
                 continue
-            verdict = validate_joke(row["text"], corpus=corpus, topic=row.get("topic"))
+            verdict = validate_joke(row["text"], corpus=corpus, topic=row.get("topic"), wordplay_threshold=wordplay_threshold)
             all_passed &= verdict.passed
             _print_json({"line": n, **verdict.to_dict()})
     if rows == 0:
@@ -217,15 +217,16 @@ def register(app: typer.Typer) -> None:
         corpus: str = typer.Option("none", "--corpus", help="Novelty reference: none, builtin (the training corpus) or a JSONL file."),
         topic: Optional[str] = typer.Option(None, "--topic", help="The joke's topic (a pun on it counts as wordplay)."),
         as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
+        wordplay_threshold: float = typer.Option(0.25, "--wordplay-threshold", min=0.0, max=1.0, help="Pun evidence needed to pass (0.25: any one finding)."),
     ) -> None:
         """Judge a joke with every rule; exit 0 pass, 1 fail, 2 bad input."""
         if (text is None) == (jsonl is None):
             raise UserInputError("give either TEXT or --jsonl FILE", where="validate-joke", fix='sparring validate-joke "Q: ...?\\nA: ..."  or  --jsonl jokes.jsonl')
         if jsonl is not None:
-            raise typer.Exit(validate_jsonl(jsonl, corpus))
+            raise typer.Exit(validate_jsonl(jsonl, corpus, wordplay_threshold))
         from sparring.evaluators.joke_validator import validate_joke
 
-        verdict = validate_joke(_unescape(text), corpus=_corpus_for(corpus), topic=topic)
+        verdict = validate_joke(_unescape(text), corpus=_corpus_for(corpus), topic=topic, wordplay_threshold=wordplay_threshold)
         if as_json:
             _print_json(verdict.to_dict())
         else:

@@ -3,12 +3,12 @@
 Three findings, strongest first, each driving the novelty term to 0:
 
 * **duplicate** — the normalized joke (lowercase, no punctuation) equals a reference joke;
-* **template copy** — the joke is a reference with its content words swapped: the word sequences
-  align with at most two substituted slots of one or two words each and almost nothing else
-  changed ("Why don't scientists trust atoms? Because they make up everything." ->
-  "Why don't bakers trust bread? Because they make up everything."), or the punchline is a
-  reference's punchline (4+ words, at most one swapped slot) under a different question — the
-  known failure of small models that paste the example's punchline onto every topic;
+* **template copy / punchline copy** — the punchline (3+ words) is a reference's punchline
+  (token similarity >= 0.85) under a different question ("Why don't bakers trust bread? Because
+  they make up everything."): the known failure of small models that paste the example's
+  punchline onto every topic; or the whole joke aligns with a reference with at most two swapped
+  slots of one or two words and a mostly shared punchline.  A shared *frame* with a new pun word
+  ("He kept getting lost in space" vs "... lost at C") is not a copy;
 * otherwise the term is graded: ``1 - overlap`` where overlap is the largest share of the joke's
   word 3-grams found in one reference joke (containment), so partial copies lose part of it.
 
@@ -27,7 +27,7 @@ from typing import Iterable
 from sparring.evaluators.text_metrics import containment, ngrams, normalize, words
 
 TEMPLATE_SIMILARITY = 0.85
-PUNCHLINE_SIMILARITY = 0.8
+PUNCHLINE_SIMILARITY = 0.85
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,14 @@ def compare(candidate: JokeEntry, reference: JokeEntry) -> NoveltyResult | None:
     """The finding of ``candidate`` against one reference, or None if nothing was copied."""
     if candidate.norm == reference.norm:
         return NoveltyResult(0.0, "duplicate", "same joke as a reference", 1.0, reference.text)
+    a_ratio = difflib.SequenceMatcher(a=candidate.answer_tokens, b=reference.answer_tokens, autojunk=False).ratio()
     sim, matched = masked_similarity(candidate.tokens, reference.tokens)
-    if sim >= TEMPLATE_SIMILARITY and matched >= 6:
+    if len(candidate.answer_tokens) >= 3 and a_ratio >= PUNCHLINE_SIMILARITY:
+        if sim >= 0.6:
+            return NoveltyResult(0.0, "template_copy", f"a reference joke with its subject swapped (punchline similarity {a_ratio:.2f})", a_ratio, reference.text)
+        return NoveltyResult(0.0, "punchline_copy", f"the punchline of a reference joke on another question (similarity {a_ratio:.2f})", a_ratio, reference.text)
+    if sim >= TEMPLATE_SIMILARITY and matched >= 6 and a_ratio >= 0.6:
         return NoveltyResult(0.0, "template_copy", f"a reference joke with content words swapped (similarity {sim:.2f})", sim, reference.text)
-    if len(candidate.answer_tokens) >= 4:
-        a_sim, a_matched = masked_similarity(candidate.answer_tokens, reference.answer_tokens, max_slots=1)
-        if a_sim >= PUNCHLINE_SIMILARITY and a_matched >= 3:
-            return NoveltyResult(0.0, "punchline_copy", f"the punchline of a reference joke on another question (similarity {a_sim:.2f})", a_sim, reference.text)
     overlap = containment(set(candidate.trigrams), set(reference.trigrams))
     if overlap > 0:
         return NoveltyResult(round(1.0 - overlap, 4), "partial_overlap", f"{overlap:.0%} of its word 3-grams appear in one reference", overlap, reference.text)

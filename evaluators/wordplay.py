@@ -34,20 +34,29 @@ Exercised by ``pytest tests/evaluators/test_joke_validator.py -k wordplay``.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
+from sparring.evaluators.idioms import find_idiom
+from sparring.evaluators.sounds import contains, edit_distance_at_most_one, in_dictionary, phones, sound_neighbours, zipf
 from sparring.evaluators.text_metrics import clean_unicode, words
+
+# a "sound-alike" partner must be this common (Zipf scale) and this much commoner than the word
+SAME_FLOOR, SAME_MARGIN = 3.5, 0.3
+NEAR_FLOOR, NEAR_MARGIN = 4.0, 1.0
+# lexicon words this common ("school", "play", "key") are mostly used literally
+DOUBLE_MEANING_MAX_ZIPF = 5.0
 
 WEIGHTS = {
     "homophone": 1.0,
     "near_homophone": 0.8,
     "hidden_word": 0.8,
     "coined_word": 0.6,
-    "homophone_pair": 0.6,
+    "sound_alike": 0.6,
+    "near_sound_alike": 0.3,
+    "idiom": 0.5,
     "double_meaning": 0.6,
-    "reuse": 0.35,
+    "reuse": 0.25,
 }
 
 STOPWORDS = frozenset(
@@ -87,26 +96,6 @@ DOUBLE_MEANING = frozenset(
     appealing core corn chili hip-hop rapper chord notes scales tuna gummy""".split()
 )
 
-# Content homophones (spelled differently, pronounced the same); function-word pairs
-# (to/two/too, for/four) are left out because they prove nothing.
-HOMOPHONE_GROUPS: tuple[tuple[str, ...], ...] = tuple(
-    tuple(g.split("/"))
-    for g in """flour/flower knight/night hole/whole soul/sole pain/pane board/bored knead/need moose/mousse
-    dough/doe hare/hair mail/male tail/tale sail/sale steak/stake bear/bare deer/dear peace/piece
-    brake/break cereal/serial medal/meddle mussel/muscle grate/great role/roll wait/weight
-    waste/waist whine/wine sun/son sea/see meat/meet beet/beat plain/plane reign/rain/rein
-    wholly/holy/holey berry/bury cell/sell cent/scent/sent chili/chilly cheap/cheep choral/coral
-    colonel/kernel dew/due die/dye ewe/you fair/fare feat/feet flea/flee flew/flu fir/fur gait/gate
-    groan/grown guessed/guest heal/heel hymn/him idle/idol jeans/genes leak/leek lie/lye loan/lone
-    mane/main maze/maize mind/mined missed/mist none/nun oar/ore pair/pear/pare pause/paws peak/peek
-    pedal/peddle pole/poll pray/prey principal/principle rap/wrap read/reed ring/wring road/rode
-    root/route rose/rows sighs/size sight/site/cite slay/sleigh soar/sore stair/stare steal/steel
-    suite/sweet tea/tee threw/through throne/thrown tide/tied toad/towed toe/tow vain/vein wade/weighed
-    weak/week wear/where whale/wail which/witch yoke/yolk bread/bred caught/cot seam/seem herd/heard
-    lettuce/let-us thyme/time sundae/sunday pier/peer whey/way
-    chord/cord cheetah/cheater kneaded/needed kneads/needs""".split()
-)
-_HOMOPHONE_PARTNERS = {w: tuple(x for x in g if x != w) for g in HOMOPHONE_GROUPS for w in g}
 
 
 @dataclass(frozen=True)
@@ -128,54 +117,7 @@ class WordplayResult:
         return "; ".join(e.reason for e in self.evidence)
 
 
-# ------------------------------------------------------------------------- CMUdict helpers
-
-
-@functools.lru_cache(maxsize=1)
-def _cmudict() -> dict[str, tuple[tuple[str, ...], ...]]:
-    import pronouncing
-
-    pronouncing.init_cmu()
-    table: dict[str, list[tuple[str, ...]]] = {}
-    for word, phones in pronouncing.pronunciations:
-        stripped = tuple(p.rstrip("012") for p in phones.split())
-        table.setdefault(word, [])
-        if stripped not in table[word]:
-            table[word].append(stripped)
-    return {w: tuple(v) for w, v in table.items()}
-
-
-def in_dictionary(word: str) -> bool:
-    return word in _cmudict()
-
-
-@functools.lru_cache(maxsize=65536)
-def phones(word: str) -> tuple[tuple[str, ...], ...]:
-    """Stress-free pronunciations of ``word`` (hyphenated words: the parts joined); () if unknown."""
-    table = _cmudict()
-    if word in table:
-        return table[word]
-    for candidate in (word.replace("'", ""), word[:-2] if word.endswith("'s") else None):
-        if candidate and candidate in table:
-            return table[candidate]
-    if "-" in word:
-        parts = [table.get(p, ()) for p in word.split("-") if p]
-        if parts and all(parts):
-            return (tuple(ph for part in parts for ph in part[0]),)
-    return ()
-
-
-def _edit_distance_at_most_one(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b)) <= 1
-    if len(a) > len(b):
-        a, b = b, a
-    i = 0
-    while i < len(a) and a[i] == b[i]:
-        i += 1
-    return a[i:] == b[i + 1 :]
+# ------------------------------------------------------------------------- helpers
 
 
 def stem(word: str) -> str:
@@ -192,11 +134,6 @@ def stem(word: str) -> str:
 
 def same_word(a: str, b: str) -> bool:
     return a == b or stem(a) == stem(b)
-
-
-def _contains(seq: tuple[str, ...], sub: tuple[str, ...]) -> bool:
-    n = len(sub)
-    return any(seq[i : i + n] == sub for i in range(len(seq) - n + 1))
 
 
 # ------------------------------------------------------------------------- the checks
@@ -223,15 +160,41 @@ def _sound_evidence(answer_words: list[str], related: list[str]) -> list[Evidenc
                     if wp == rp:
                         found.append(Evidence("homophone", WEIGHTS["homophone"], f"'{word}' sounds like '{rel}'"))
                         break
-                    elif min(len(wp), len(rp)) >= 3 and _edit_distance_at_most_one(wp, rp) and not (
+                    elif min(len(wp), len(rp)) >= 3 and edit_distance_at_most_one(wp, rp) and not (
                         word.startswith(rel[:-1]) or rel.startswith(word[:-1])
                     ):
                         found.append(Evidence("near_homophone", WEIGHTS["near_homophone"], f"'{word}' sounds nearly like '{rel}'"))
-                    elif len(rp) >= 3 and len(wp) > len(rp) + 1 and _contains(wp, rp) and not word.startswith(rel):
+                    elif len(rp) >= 3 and len(wp) > len(rp) + 1 and contains(wp, rp) and _not_inflection(word, rel):
                         found.append(Evidence("hidden_word", WEIGHTS["hidden_word"], f"'{word}' hides the sound of '{rel}'"))
-            if " " not in word and len(rel) >= 4 and rel in word and len(word) >= len(rel) + 2 and not same_word(word, rel) and not word.startswith(rel):
+            if " " not in word and len(rel) >= 3 and rel in word and _not_inflection(word, rel):
                 found.append(Evidence("hidden_word", WEIGHTS["hidden_word"], f"'{word}' hides the word '{rel}'"))
     return found
+
+
+def _not_inflection(word: str, rel: str) -> bool:
+    """``word`` contains ``rel`` with at least 2 more letters and is not just an inflection of it."""
+    if len(word) < len(rel) + 2 or same_word(word, rel):
+        return False
+    return not any(word in (rel + sfx, stem(rel) + sfx) for sfx in _INFLECTIONS)
+
+
+def _sound_alike(word: str) -> Evidence | None:
+    """The answer uses a rarer word that sounds like a commoner one ("knights"/"nights",
+    "starch"/"star"): the sound points to a second reading."""
+    if len(word) < 3 or not word.isalpha():
+        return None
+    same, near = sound_neighbours(word)
+    own = zipf(word)
+    def ok(v: str, margin: float, floor: float) -> bool:
+        return v not in STOPWORDS and not same_word(v, word) and not (v.startswith(word) or word.startswith(v)) and zipf(v) >= max(floor, own + margin)
+    partner = max((v for v in same if ok(v, SAME_MARGIN, SAME_FLOOR)), key=zipf, default=None)
+    if partner:
+        return Evidence("sound_alike", WEIGHTS["sound_alike"], f"'{word}' sounds like the commoner '{partner}'")
+    if max((len(p) for p in phones(word)), default=0) >= 4:
+        partner = max((v for v in near if ok(v, NEAR_MARGIN, NEAR_FLOOR)), key=zipf, default=None)
+        if partner:
+            return Evidence("near_sound_alike", WEIGHTS["near_sound_alike"], f"'{word}' sounds nearly like the commoner '{partner}'")
+    return None
 
 
 def _coined(word: str) -> Evidence | None:
@@ -272,11 +235,14 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
             evidence.append(coined)
         if any(same_word(w, q) for q in q_content):
             continue  # a lexicon word the question already used is likely literal, not a pun
-        if w in _HOMOPHONE_PARTNERS:
-            partners = "/".join(_HOMOPHONE_PARTNERS[w])
-            evidence.append(Evidence("homophone_pair", WEIGHTS["homophone_pair"], f"'{w}' is a homophone of '{partners}'"))
-        if w in DOUBLE_MEANING:
+        alike = _sound_alike(w)
+        if alike:
+            evidence.append(alike)
+        if w in DOUBLE_MEANING and zipf(w) < DOUBLE_MEANING_MAX_ZIPF:
             evidence.append(Evidence("double_meaning", WEIGHTS["double_meaning"], f"'{w}' has two common senses"))
+    phrase = find_idiom(words(answer))
+    if phrase:
+        evidence.append(Evidence("idiom", WEIGHTS["idiom"], f"the answer turns on the phrase '{phrase}'"))
     for w in a_words:
         match = next((q for q in q_content if same_word(w, q)), None)
         if match and len(w) > 2:

@@ -116,3 +116,16 @@ def test_options_are_validated():
         make_env("jokes", {"nope": 1})
     with pytest.raises(UserInputError, match="not found"):
         list(make_env("jokes", {"topics": "/no/such/file.txt"}).prompts("train"))
+
+
+def test_builtin_topics_and_corpus():
+    from sparring.sft.corpus import joke_text, load_jokes, load_topics
+
+    env = make_env("jokes")
+    test_topics = {p.meta["topic"] for p in env.prompts("test")}
+    assert test_topics == set(load_topics(heldout=True))
+    assert not test_topics & {p.meta["topic"] for p in env.prompts("train")}
+    corpus_joke = load_jokes()[0]
+    s = env.score(env.make_prompt(topic=corpus_joke["topic"]), joke_text(corpus_joke))
+    assert s.components["novelty_corpus"] == 0.0 and not s.passed
+    assert "same joke" in s.details["rules"]["novelty"]["reason"]

@@ -9,7 +9,9 @@ from sparring.evaluators.clean_language import EVERYDAY_WORDS, find_profanity
 from sparring.evaluators.joke_format import parse_joke
 from sparring.evaluators.joke_validator import RULES, validate_joke
 from sparring.evaluators.novelty import JokeEntry, JokeIndex, RecentJokes, masked_similarity
-from sparring.evaluators.wordplay import HOMOPHONE_GROUPS, _edit_distance_at_most_one, phones, wordplay
+from sparring.evaluators.idioms import find_idiom
+from sparring.evaluators.sounds import phones, sound_neighbours
+from sparring.evaluators.wordplay import wordplay
 
 GOOD = "Q: Why did the cookie go to the doctor?\nA: Because it felt crummy!"
 CORPUS = [
@@ -121,7 +123,9 @@ def test_wordplay_evidence_kinds():
     assert "coined_word" in {e.kind for e in wordplay("What do you call a fake noodle?", "An impasta.").evidence}
     assert "coined_word" in {e.kind for e in wordplay("Why did the bicycle fall over?", "It was two-tired.").evidence}
     assert "double_meaning" in {e.kind for e in wordplay("Why don't skeletons fight?", "They don't have the guts.").evidence}
-    assert "homophone_pair" in {e.kind for e in wordplay("Why did the bread go to therapy?", "It felt kneaded.").evidence}
+    assert "sound_alike" in {e.kind for e in wordplay("Why did the bread go to therapy?", "It felt kneaded.").evidence}
+    assert "sound_alike" in {e.kind for e in wordplay("Why were the Dark Ages dark?", "There were so many knights.").evidence}
+    assert "idiom" in {e.kind for e in wordplay("What did the kettle say?", "Just letting off steam.").evidence}
     # a pun on the topic word counts when the topic is given
     assert wordplay("What did the gardener say?", "I need more flour power.", topic="flower").score == 1.0
 
@@ -134,25 +138,30 @@ def test_literal_answers_have_no_wordplay():
     ]:
         r = wordplay(q, a)
         assert r.score < 0.5, (q, a, r.reason)
-        assert not validate_joke(f"Q: {q}\nA: {a}").passed
+        # the default threshold (0.25) lets single weak findings through; strict mode does not
+        assert not validate_joke(f"Q: {q}\nA: {a}", wordplay_threshold=0.5).passed
 
 
-def test_reuse_alone_is_not_enough():
+def test_reuse_is_the_weakest_evidence_and_the_threshold_is_adjustable():
     r = wordplay("Why did the dog bark?", "The dog was hungry.")
-    assert [e.kind for e in r.evidence] == ["reuse"] and r.score < 0.5
+    assert [e.kind for e in r.evidence] == ["reuse"] and r.score == 0.25
+    joke = "Q: Why did the dog bark?\nA: The dog was hungry."
+    assert validate_joke(joke).rules["wordplay"][0]
+    assert not validate_joke(joke, wordplay_threshold=0.5).rules["wordplay"][0]
 
 
-def test_homophone_list_is_true_to_cmudict():
-    checked = 0
-    for group in HOMOPHONE_GROUPS:
-        prons = [set(phones(w)) for w in group]
-        if not all(prons):
-            continue  # CMUdict lacks a spelling ("holey", "kneaded")
-        checked += 1
-        first = prons[0]
-        for other in prons[1:]:
-            assert any(a == b or _edit_distance_at_most_one(a, b) for a in first for b in other), f"{group} do not sound alike"
-    assert checked >= 0.9 * len(HOMOPHONE_GROUPS)
+def test_sound_index_finds_commoner_sound_alikes():
+    same, near = sound_neighbours("knights")
+    assert "nights" in same
+    assert "star" in sound_neighbours("starch")[1]  # one phoneme deleted
+    assert "needed" in sound_neighbours("kneaded")[0]  # an inflection CMUdict lacks, pronounced from its stem
+    assert phones("two-tired") and phones("zzzqx") == ()
+
+
+def test_idioms_match_on_stems_with_wildcards():
+    assert find_idiom("that sealed the deal".split()) == "seal the deal"
+    assert find_idiom("looks like you're in over your head".split()) in ("over * head", "in over * head")
+    assert find_idiom("the cat sat on the mat".split()) is None
 
 
 def test_duplicate_of_a_corpus_joke_has_zero_novelty():

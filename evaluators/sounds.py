@@ -1,0 +1,142 @@
+"""How words sound: CMUdict pronunciations (``pronouncing``) and a sound index of common words.
+
+- ``phones(word)``: stress-free pronunciations; hyphenated words join their parts; inflections
+  missing from CMUdict ("kneaded") get the stem's pronunciation plus the suffix's sound.
+- ``sound_neighbours(word)``: common English words (``wordfreq``, top 40,000, in CMUdict) that
+  sound exactly like ``word`` or one phoneme away (substitution, insertion, deletion), found through
+  an index built once (~1 s): exact, one-position-masked and one-phoneme-deleted keys.
+- ``zipf(word)``: the word's Zipf frequency (``wordfreq``; 0 for unknown words).
+
+Exercised by ``pytest tests/evaluators/test_joke_validator.py -k wordplay``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+
+Phones = tuple[str, ...]
+COMMON_WORDS = 40_000
+_VOICELESS = {"P", "T", "K", "F", "TH"}
+_SIBILANT = {"S", "Z", "SH", "ZH", "CH", "JH"}
+
+
+@functools.lru_cache(maxsize=1)
+def _cmudict() -> dict[str, tuple[Phones, ...]]:
+    import pronouncing
+
+    pronouncing.init_cmu()
+    table: dict[str, list[Phones]] = {}
+    for word, text in pronouncing.pronunciations:
+        stripped = tuple(p.rstrip("012") for p in text.split())
+        table.setdefault(word, [])
+        if stripped not in table[word]:
+            table[word].append(stripped)
+    return {w: tuple(v) for w, v in table.items()}
+
+
+def in_dictionary(word: str) -> bool:
+    return word in _cmudict()
+
+
+def _suffix_sound(stem_phones: Phones, suffix: str) -> Phones:
+    last = stem_phones[-1] if stem_phones else ""
+    if suffix in ("s", "es"):
+        return ("AH", "Z") if last in _SIBILANT else ("S",) if last in _VOICELESS else ("Z",)
+    if suffix in ("ed", "d"):
+        return ("AH", "D") if last in ("T", "D") else ("T",) if last in _VOICELESS | {"S", "SH", "CH"} else ("D",)
+    return {"ing": ("IH", "NG"), "er": ("ER",), "ers": ("ER", "Z"), "y": ("IY",), "ly": ("L", "IY")}.get(suffix, ())
+
+
+@functools.lru_cache(maxsize=65536)
+def phones(word: str) -> tuple[Phones, ...]:
+    """Stress-free pronunciations of ``word``; () when neither it nor its stem is in CMUdict."""
+    table = _cmudict()
+    if word in table:
+        return table[word]
+    for candidate in (word.replace("'", ""), word[:-2] if word.endswith("'s") else None):
+        if candidate and candidate in table:
+            return table[candidate]
+    if "-" in word:
+        parts = [phones(p) for p in word.split("-") if p]
+        if parts and all(parts):
+            return (tuple(ph for part in parts for ph in part[0]),)
+        return ()
+    for suffix in ("ing", "ers", "es", "ed", "er", "ly", "s", "d", "y"):
+        base = word[: -len(suffix)]
+        if word.endswith(suffix) and len(base) >= 3:
+            for stem_word in (base, base + "e", base[:-1] if len(base) > 3 and base[-1] == base[-2] else None):
+                if stem_word and stem_word in table:
+                    return tuple(p + _suffix_sound(p, suffix) for p in table[stem_word])
+    return ()
+
+
+def edit_distance_at_most_one(a: Phones, b: Phones) -> bool:
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) <= 1
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i:] == b[i + 1 :]
+
+
+def contains(seq: Phones, sub: Phones) -> bool:
+    n = len(sub)
+    return any(seq[i : i + n] == sub for i in range(len(seq) - n + 1))
+
+
+@functools.lru_cache(maxsize=65536)
+def zipf(word: str) -> float:
+    from wordfreq import zipf_frequency
+
+    return float(zipf_frequency(word, "en"))
+
+
+class _SoundIndex:
+    def __init__(self) -> None:
+        from wordfreq import top_n_list
+
+        table = _cmudict()
+        self.exact: dict[Phones, list[str]] = defaultdict(list)
+        self.masked: dict[Phones, list[str]] = defaultdict(list)
+        self.deleted: dict[Phones, list[str]] = defaultdict(list)
+        for word in top_n_list("en", COMMON_WORDS):
+            if not word.isalpha() or len(word) < 2 or word not in table:
+                continue
+            for p in table[word]:
+                self.exact[p].append(word)
+                for i in range(len(p)):
+                    self.masked[p[:i] + ("*",) + p[i + 1 :]].append(word)
+                    self.deleted[p[:i] + p[i + 1 :]].append(word)
+
+    def neighbours(self, p: Phones) -> tuple[set[str], set[str]]:
+        """(words sounding exactly like ``p``, words one phoneme away)."""
+        same = set(self.exact.get(p, ()))
+        near: set[str] = set(self.deleted.get(p, ()))  # the neighbour has one phoneme more
+        for i in range(len(p)):
+            near.update(self.masked.get(p[:i] + ("*",) + p[i + 1 :], ()))  # one phoneme swapped
+            near.update(self.exact.get(p[:i] + p[i + 1 :], ()))  # the neighbour has one phoneme less
+        return same, near - same
+
+
+@functools.lru_cache(maxsize=1)
+def _index() -> _SoundIndex:
+    return _SoundIndex()
+
+
+@functools.lru_cache(maxsize=16384)
+def sound_neighbours(word: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Common words that sound exactly like ``word``, and common words one phoneme away."""
+    same: set[str] = set()
+    near: set[str] = set()
+    for p in phones(word):
+        s, n = _index().neighbours(p)
+        same |= s
+        near |= n
+    same.discard(word)
+    near.discard(word)
+    return frozenset(same), frozenset(near - same)
