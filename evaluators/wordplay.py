@@ -1,34 +1,35 @@
 """Wordplay evidence for a question/answer joke, graded in [0, 1].
 
 A rule-based referee cannot know what is funny; it can look for the mechanics puns are made of.
-Each finding below is *evidence*, with a fixed weight; the score combines the strongest finding
+Each finding below is *evidence* with a fixed weight; the score combines the strongest finding
 of each kind as ``1 - prod(1 - weight)``.  What is checked, and how far each check can be trusted:
 
-=================  ======  ===================================================================
-kind               weight  what it means
-=================  ======  ===================================================================
-homophone          1.0     an answer word sounds exactly like a *different* word of the question
-                           or topic (CMUdict via ``pronouncing``, stress ignored): "flour"/"flower"
-near_homophone     0.8     ... or differs from it by one phoneme (substitution, insertion or
-                           deletion; both at least 3 phonemes; inflections of the same word do not
-                           count): "tired"/"tire", "pasta"/"past a"; answer word pairs are tried too
-hidden_word        0.8     a question/topic word (4+ letters or 3+ phonemes) hidden inside a longer
-                           answer word that is not its inflection: "impasta" hides "pasta"
-coined_word        0.6     an answer word missing from CMUdict built on a dictionary word of 4+
-                           letters covering half of it, or a hyphenated pair: "purrfect", "two-tired"
-homophone_pair     0.6     an answer word from a curated list of content homophones whose partner
-                           is spelled differently ("whole"/"hole", "knead"/"need"); the tests check
-                           every pair CMUdict knows is pronounced the same or one phoneme apart
-double_meaning     0.6     an answer word from a curated list of words dad jokes use in two senses
-                           ("current", "bark", "problems", "guts", "outstanding"): a lexicon, so it
-                           only knows the senses it lists
-reuse              0.35    a content word of the question comes back in the answer (same stem):
-                           the weakest sign, never enough alone to pass
-=================  ======  ===================================================================
+================  ======  ====================================================================
+kind              weight  what it means
+================  ======  ====================================================================
+homophone         1.0     an answer word sounds exactly like a *different* word of the question
+                          or topic (CMUdict via ``pronouncing``, stress ignored): "flour"/"flower"
+near_homophone    0.8     ... or one phoneme away from it (both 3+ phonemes, not an inflection);
+                          adjacent answer words heard as one are tried too
+hidden_word       0.8     a question/topic word hidden inside a longer answer word that is not
+                          its inflection: "impasta" hides "pasta", "antique" hides "ant"
+sound_alike       0.6     the answer uses a rarer word that sounds exactly like a commoner one
+                          ("knights"/"nights", "kneaded"/"needed"): ``sounds.py`` indexes the
+                          40,000 most frequent English words (``wordfreq``) by pronunciation
+coined_word       0.6     an answer word missing from CMUdict built on a dictionary word of 4+
+                          letters covering half of it, or a hyphenated pair: "purrfect", "two-tired"
+double_meaning    0.6     a curated word dad jokes use in two senses ("current", "bark",
+                          "problems", "guts"), unless it is very common (Zipf >= 5: "school")
+idiom             0.5     the answer contains a listed idiom ("sealed the deal", "let off steam")
+near_sound_alike  0.3     a rarer answer word one phoneme from a much commoner one ("starch" /
+                          "star"): noisy, so weak
+reuse             0.25    a content word of the question comes back in the answer (same stem)
+================  ======  ====================================================================
 
-What it cannot see: semantic associations (cookie -> "crumb-y" unless the lexicon lists
-"crummy"), puns across three or more words, irony.  The benchmark
-``python -m sparring.bench.joke_validator`` measures precision/recall on a labelled set.
+What it cannot see: semantic links (cookie -> "crummy" unless the lexicon lists it), idioms and
+senses it does not list, irony.  It is high-precision and modest-recall; the benchmark
+``python -m sparring.bench.joke_validator`` reports precision/recall on a labelled set, split into
+a half the lexicons were tuned on and a held-out half.
 Exercised by ``pytest tests/evaluators/test_joke_validator.py -k wordplay``.
 """
 
