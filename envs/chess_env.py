@@ -38,7 +38,7 @@ from sparring.envs.chess_positions import (
 from sparring.envs.chess_selfplay import ChessGame, GameRecord, Opponent, Policy, make_opponent
 from sparring.errors import UserInputError
 from sparring.evaluators.chess_metrics import centipawn_loss, classify_move, win_delta, win_fraction
-from sparring.evaluators.chess_moves import parse_move
+from sparring.evaluators.chess_moves import move_table, parse_move
 from sparring.evaluators.stockfish_pool import DEFAULT_NODES, StockfishPool
 from sparring.registry import register_env
 from sparring.types import Prompt, Score, StepResult
@@ -147,8 +147,7 @@ class ChessEnv(Env):
             return Score(total=o.illegal_penalty, components=components, passed=False, details=details)
         ms = self.pool.score_move(fen, parsed.uci, o.scoring)
         delta = win_delta(ms.cp_best, ms.cp_move)
-        board = chess.Board(fen)
-        details.update(best_uci=ms.best_uci, best_san=board.san(chess.Move.from_uci(ms.best_uci)),
+        details.update(best_uci=ms.best_uci, best_san=move_table(fen).san(ms.best_uci),
                        cp_move=ms.cp_move, cp_best=ms.cp_best, cp_loss=centipawn_loss(ms.cp_best, ms.cp_move),
                        win_move=win_fraction(ms.cp_move), win_best=win_fraction(ms.cp_best),
                        move_class=classify_move(ms.cp_best, ms.cp_move, is_best=ms.is_best))

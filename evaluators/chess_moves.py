@@ -105,9 +105,13 @@ class MoveTable:
                 promotion=chess.piece_symbol(m.promotion) if m.promotion else "", castle=castle,
             ))
         self.by_uci = {m.uci: m for m in self.moves}
+        self._san: dict[str, str] = {}
 
     def san(self, uci: str) -> str:
-        return self.board.san(chess.Move.from_uci(uci))
+        """SAN of a legal move (cached: the table is shared by every answer to this position)."""
+        if uci not in self._san:
+            self._san[uci] = self.board.san(chess.Move.from_uci(uci))
+        return self._san[uci]
 
     def match(self, token: str) -> list[str]:
         """The legal moves (UCI) a normalized token can mean: [] none, [x] one, more: ambiguous."""

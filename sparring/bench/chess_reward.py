@@ -8,9 +8,10 @@ the answer's move, turn both into the Lichess win% reward.
 - ``uncached``: every call a new position with a random legal answer (two searches each, one when
   the answer is the best move);
 - ``group``: GRPO's shape, ``--group`` answers per new position (the best-move search is shared);
-- ``cached``: the uncached calls again (parse + cache lookup + reward).
+- ``cached``: the uncached calls again (parse + cache lookup + reward);
+- ``--accuracy N``: the reward's error against a 400k-node MultiPV search (what the node limit costs).
 
-    python -m sparring.bench.chess_reward [--positions 400] [--nodes 1500 --nodes 4000] [--out bench.json]
+    python -m sparring.bench.chess_reward [--positions 400] [--nodes 1000 --nodes 2000] [--accuracy 30] [--out b.json]
 
 Prints the JSON and one markdown table.  The machine may be shared: the JSON records the load.
 """
@@ -87,12 +88,38 @@ def measure(nodes: int, positions: int, group: int, seed: int) -> dict[str, Any]
     }
 
 
+def reward_error(nodes_list: list[int], positions: int, seed: int, reference_nodes: int = 400_000) -> list[dict[str, Any]]:
+    """Mean |win_delta - reference| for 4 random moves per position, against one MultiPV search of
+    ``reference_nodes`` over every legal move (slow: about a second per position)."""
+    from sparring.evaluators.chess_metrics import win_delta, win_fraction
+    from sparring.evaluators.stockfish_pool import StockfishEngine
+
+    rng = random.Random(seed)
+    fens = distinct_positions(positions, seed + 7)
+    with StockfishEngine(nodes=reference_nodes, hash_mb=16, timeout_s=120) as deep:
+        truth = {f: deep.analyse_moves(f) for f in fens}
+    samples = [(f, u) for f in fens for u in rng.sample(sorted(truth[f]), min(4, len(truth[f])))]
+    rows = []
+    for nodes in nodes_list:
+        with StockfishEngine(nodes=nodes) as eng:
+            errors = []
+            for f, u in samples:
+                ms = eng.score_move(f, u)
+                ref = win_fraction(truth[f][u]) - win_fraction(max(truth[f].values()))
+                errors.append(abs(win_delta(ms.cp_best, ms.cp_move) - ref))
+        rows.append({"nodes": nodes, "samples": len(samples), "mean_abs_error": round(sum(errors) / len(errors), 4),
+                     "share_error_over_0.1": round(sum(e > 0.1 for e in errors) / len(errors), 3)})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--positions", type=int, default=400, help="distinct positions for the uncached run")
     ap.add_argument("--group", type=int, default=8, help="answers per position in the GRPO-shaped run")
     ap.add_argument("--nodes", type=int, action="append", help=f"node limit(s) (default {DEFAULT_NODES})")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--accuracy", type=int, default=0, metavar="N",
+                    help="also measure the reward's error against a 400k-node search on N positions (slow)")
     ap.add_argument("--out", type=Path, help="also write the JSON here")
     args = ap.parse_args(argv)
     load_before = os.getloadavg()
@@ -102,6 +129,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "targets": {"cached_per_s": TARGET_CACHED, "uncached_per_s": TARGET_UNCACHED}, "results": rows,
     }
+    if args.accuracy:
+        result["reward_error"] = reward_error(args.nodes or [DEFAULT_NODES], args.accuracy, args.seed)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
@@ -111,6 +140,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("|---|---|---|---|")
     for r in rows:
         print(f"| {r['nodes']} | {r['uncached_per_s']} | {r['group_completions_per_s']} | {r['cached_per_s']} |")
+    for r in result.get("reward_error", []):
+        print(f"\nreward error at {r['nodes']} nodes: mean |delta win| {r['mean_abs_error']} over {r['samples']} moves")
     return result
 
 
