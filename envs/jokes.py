@@ -25,6 +25,7 @@ from typing import Any, Iterator
 from pydantic import Field
 
 from sparring.envs.base import Env, EnvOptions
+from sparring.envs.splits import require_split, seeded_order
 from sparring.errors import UserInputError
 from sparring.evaluators.joke_validator import JokeVerdict, joke_entry, validate_joke
 from sparring.evaluators.novelty import JokeEntry, JokeIndex, RecentJokes
@@ -144,13 +145,11 @@ class JokesEnv(Env):
             return ordered[:n_val]
         if split == "train":
             return ordered[n_val:]
-        raise UserInputError(f"unknown split {split!r}", where="split", fix="use train, validation or test")
+        require_split(split)
+        return []
 
     def prompts(self, split: str = "train", seed: int = 0) -> Iterator[Prompt]:
-        topics = self._topics(split)
-        order = list(topics)
-        random.Random(seed).shuffle(order)
-        for i, topic in enumerate(order):
+        for i, topic in enumerate(seeded_order(self._topics(split), seed)):
             yield self._prompt(topic, f"jokes-{split}-{i}")
 
     def _prompt(self, topic: str, prompt_id: str) -> Prompt:

@@ -15,14 +15,13 @@ so no test question is ever trained on.  Exercised by ``pytest tests/envs/test_t
 
 from __future__ import annotations
 
-import hashlib
-import random
 import re
 from typing import Any, Iterator
 
 from pydantic import Field
 
 from sparring.envs.base import Env, EnvOptions
+from sparring.envs.splits import require_split, seeded_order, split_of
 from sparring.errors import UserInputError
 from sparring.evaluators import text_metrics as tm
 from sparring.registry import register_env
@@ -37,11 +36,6 @@ class QAOptions(EnvOptions):
     data_seed: int = Field(0, description="Seed of the Q/A generator (fixes the pool; the prompt order uses the run seed).")
     kinds: list[str] = Field(default_factory=lambda: list(QA_KINDS), description=f"Question kinds: {', '.join(QA_KINDS)}.")
     system_prompt: str = Field(SYSTEM_PROMPT, description="System message ('' for none).")
-
-
-def split_of(question: str) -> str:
-    bucket = int(hashlib.sha1(question.strip().lower().encode("utf-8", "replace")).hexdigest(), 16) % 10
-    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
 
 
 def numeric_match(prediction: str, reference: str) -> bool:
@@ -68,10 +62,8 @@ class QAEnv(Env):
         return self._pool
 
     def prompts(self, split: str = "train", seed: int = 0) -> Iterator[Prompt]:
-        if split not in ("train", "validation", "test"):
-            raise UserInputError(f"unknown split {split!r}", where="split", fix="use train, validation or test")
-        rows = [r for r in self._rows() if split_of(r["question"]) == split]
-        random.Random(seed).shuffle(rows)
+        require_split(split)
+        rows = seeded_order([r for r in self._rows() if split_of(r["question"]) == split], seed)
         for i, row in enumerate(rows):
             yield self._prompt(row["question"], row["answer"], f"qa-{split}-{i}", row.get("kind", ""))
 

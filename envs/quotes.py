@@ -17,14 +17,13 @@ novelty); passed = every component at 1 except novelty >= 0.5.  Splits by keywor
 
 from __future__ import annotations
 
-import hashlib
-import random
 import re
 from typing import Any, Iterator
 
 from pydantic import Field
 
 from sparring.envs.base import Env, EnvOptions
+from sparring.envs.splits import require_split, seeded_order, split_of
 from sparring.errors import UserInputError
 from sparring.evaluators.clean_language import find_profanity
 from sparring.evaluators.text_metrics import clean_unicode, containment, has_invalid_chars, ngrams, normalize, words
@@ -90,16 +89,12 @@ class QuotesEnv(Env):
 
     @staticmethod
     def _split_of(keyword: str) -> str:
-        bucket = int(hashlib.sha1(keyword.lower().encode("utf-8")).hexdigest(), 16) % 10
-        return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
+        return split_of(keyword)
 
     def prompts(self, split: str = "train", seed: int = 0) -> Iterator[Prompt]:
-        if split not in ("train", "validation", "test"):
-            raise UserInputError(f"unknown split {split!r}", where="split", fix="use train, validation or test")
+        require_split(split)
         keywords = sorted({str(q["keyword"]).strip().lower() for q in self._corpus()})
-        chosen = [k for k in keywords if self._split_of(k) == split]
-        random.Random(seed).shuffle(chosen)
-        for i, keyword in enumerate(chosen):
+        for i, keyword in enumerate(seeded_order([k for k in keywords if split_of(k) == split], seed)):
             yield self._prompt(keyword, f"quotes-{split}-{i}")
 
     def _prompt(self, keyword: str, prompt_id: str) -> Prompt:

@@ -17,15 +17,14 @@ Passed = schema-valid, clean end and every field right.  Exercised by
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
 import re
 from typing import Any, Iterator
 
 from pydantic import Field
 
 from sparring.envs.base import Env, EnvOptions
+from sparring.envs.splits import require_split, seeded_order, split_of
 from sparring.errors import UserInputError
 from sparring.evaluators.text_metrics import clean_unicode
 from sparring.registry import register_env
@@ -104,16 +103,9 @@ class TimelineEnv(Env):
             self._pool = generate_timelines(o.pool_size, seed=o.data_seed, min_events=o.min_events, max_events=max(o.max_events, o.min_events))
         return self._pool
 
-    @staticmethod
-    def _split_of(log: str) -> str:
-        bucket = int(hashlib.sha1(log.encode("utf-8", "replace")).hexdigest(), 16) % 10
-        return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
-
     def prompts(self, split: str = "train", seed: int = 0) -> Iterator[Prompt]:
-        if split not in ("train", "validation", "test"):
-            raise UserInputError(f"unknown split {split!r}", where="split", fix="use train, validation or test")
-        rows = [r for r in self._rows() if self._split_of(r["log"]) == split]
-        random.Random(seed).shuffle(rows)
+        require_split(split)
+        rows = seeded_order([r for r in self._rows() if split_of(r["log"]) == split], seed)
         for i, row in enumerate(rows):
             yield self._prompt(row["log"], row["timeline"], f"timeline-{split}-{i}")
 

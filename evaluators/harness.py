@@ -20,12 +20,12 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from sparring.envs.base import Env
+from sparring.rundir import atomic_write_text
 from sparring.evaluators.report_md import comparison_markdown, result_markdown
 from sparring.evaluators.text_metrics import clean_unicode, distinct_n, duplicate_rate
 from sparring.types import Prompt
@@ -127,24 +127,12 @@ def run_model(env: Env, generate_fn: GenerateFn, prompts: list[Prompt], *, batch
     return result
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(result: dict[str, Any], out_dir: str | os.PathLike[str], env_name: str, markdown: str) -> dict[str, str]:
     """Write ``eval/<env>.json`` and ``eval/<env>.md`` under ``out_dir``; return their paths."""
     base = Path(out_dir) / "eval"
     json_path, md_path = base / f"{env_name}.json", base / f"{env_name}.md"
-    write_atomic(json_path, json.dumps(result, indent=2, ensure_ascii=True, default=str) + "\n")
-    write_atomic(md_path, markdown)
+    atomic_write_text(json_path, json.dumps(result, indent=2, ensure_ascii=True, default=str) + "\n")
+    atomic_write_text(md_path, markdown)
     return {"json": str(json_path), "md": str(md_path)}
 
 
