@@ -338,12 +338,14 @@ def run_sft(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | str = F
     probe = tokenizer.apply_chat_template(train[0].prompt_messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
     reference = probe_logits(peft_model, probe)
     stage = run.stage_dir("sft")
-    adapter = save_adapter(peft_model, tokenizer, stage / "adapter", base_name=_portable_base_name(cfg.model.name, base_dir), reference_logits=reference, probe_ids=probe)
+    exact = not cfg.sft.qlora  # a 4-bit model's logits differ from the full-precision reload by design
+    adapter = save_adapter(peft_model, tokenizer, stage / "adapter", base_name=_portable_base_name(cfg.model.name, base_dir), reference_logits=reference if exact else None, probe_ids=probe)
     if cfg.sft.qlora:
         merged_model = _merge_full_precision(cfg, stage / "adapter")
     else:
         merged_model = peft_model.merge_and_unload()
-    merged = save_merged(merged_model, tokenizer, stage / "merged", reference_logits=None if cfg.sft.qlora else reference, probe_ids=probe)
+    merged_model.config.use_cache = True  # training turned the KV cache off; generation wants it
+    merged = save_merged(merged_model, tokenizer, stage / "merged", reference_logits=reference if exact else None, probe_ids=probe)
     for art in (adapter, merged):
         if not art.verified:
             from sparring.errors import SparringError
@@ -364,7 +366,7 @@ def run_sft(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | str = F
         "eval_loss": round(float(final_eval["eval_loss"]), 4) if final_eval else None,
         "best_eval_loss": round(min(evals), 4) if evals else None,
         "best_checkpoint": trainer.state.best_model_checkpoint,
-        "stopped_early": bool(cfg.sft.early_stopping_patience and args.max_steps < 0 and trainer.state.global_step < trainer.state.max_steps),
+        "stopped_early": bool(cfg.sft.early_stopping_patience and trainer.state.global_step < trainer.state.max_steps),
         "train_rows": len(train),
         "val_rows": len(val),
         "tokens": int(tokens),
