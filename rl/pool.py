@@ -20,7 +20,7 @@ This is the narrow interface between the rollout side and the learner (GRPO/DPO)
     #   log_softmax(logits/temperature) at the sampled token), reward, components, passed,
     #   policy_version, worker_id, gen_seconds, reward_seconds.
     pool.last_stats   # {"wall_seconds", "gen_seconds", "reward_seconds", "completion_tokens",
-                      #  "tokens_per_second", "redispatched", "duplicates_dropped", "restarts", ...}
+                      #  "tokens_per_second", "redispatched", "duplicates_dropped", "restarts", "failures", ...}
 
     if pool.needs_sync(version):                          # max_staleness: sync when the lag exceeds it
         pool.sync(version, make_policy_update(...), learner_probe(...))   # -> list[SyncReport]
@@ -234,7 +234,7 @@ class RolloutPool:
 
     # -- dispatch --------------------------------------------------------------------------------
 
-    def _run_shards(self, shards: list[Any], submit: Callable[[Any, Any], Any]) -> tuple[list[Any], dict[str, int]]:
+    def _run_shards(self, shards: list[Any], submit: Callable[[Any, Any], Any]) -> tuple[list[Any], dict[str, Any]]:
         """Run every shard on some worker; re-dispatch after failures. Returns results in shard order."""
         import ray
 
@@ -243,7 +243,8 @@ class RolloutPool:
         idle = deque(range(len(self.workers)))
         inflight: dict[Any, tuple[int, int]] = {}
         results: list[Any] = [None] * len(shards)
-        counts = {"redispatched": 0, "restarts_before": self.restarts}
+        counts: dict[str, Any] = {"redispatched": 0, "restarts_before": self.restarts}
+        failures: list[str] = []
         while todo or inflight:
             while todo and idle:
                 s, w = todo.popleft(), idle.popleft()
@@ -257,12 +258,14 @@ class RolloutPool:
             w, s = inflight.pop(ready[0])
             try:
                 results[s] = ray.get(ready[0])
-            except (PolicyVersionMismatch, ray.exceptions.RayActorError):
+            except (PolicyVersionMismatch, ray.exceptions.RayActorError) as exc:
                 counts["redispatched"] += 1
+                failures.append(f"{self.worker_ids[w]}: {type(exc).__name__}")
                 todo.appendleft(s)
                 self._recover(w)
             idle.append(w)
         counts["restarts"] = self.restarts - counts.pop("restarts_before")
+        counts["failures"] = failures
         return results, counts
 
     def _shards(self, items: list[Any]) -> list[list[Any]]:
@@ -338,7 +341,7 @@ class RolloutPool:
                                    worker_id=stale[0].worker_id, version=stale[0].policy_version)
         return [by_id[i] for i in expected], dropped
 
-    def _stats(self, samples: list[Sample], started: float, counts: dict[str, int], dropped: int) -> dict[str, Any]:
+    def _stats(self, samples: list[Sample], started: float, counts: dict[str, Any], dropped: int) -> dict[str, Any]:
         wall = time.perf_counter() - started
         tokens = sum(len(s.completion_ids) for s in samples)
         return {

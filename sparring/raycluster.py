@@ -6,7 +6,9 @@
     info.address, info.dashboard_url, info.nodes
 
 A cluster address that does not answer is a ``UserInputError`` within ``ray.connect_timeout_s``
-(the GCS port is probed with a socket first, then ``ray.init`` runs under a deadline), never a hang.
+(at most 30 s): the GCS port is probed with a socket, then asked for an HTTP/2 (gRPC) handshake, so
+a closed port, a dead host and an open port that is not Ray all fail fast.  Once a real head has
+answered, ``ray.init`` runs under its own, longer deadline (``JOIN_TIMEOUT_S``) — never a hang.
 Ray 2.60 protects the dashboard with a token (``~/.ray/auth_token``, written when a local cluster
 starts); ``describe`` says where it is.  Ray's own logging is kept at WARNING; worker output still
 reaches the driver (``log_to_driver``).
@@ -29,6 +31,7 @@ from sparring.errors import UserInputError
 
 TOKEN_PATH = Path.home() / ".ray" / "auth_token"
 MAX_CONNECT_S = 30.0
+JOIN_TIMEOUT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -60,17 +63,42 @@ def _init_kwargs(ray_cfg: Any) -> dict[str, Any]:
     return {"log_to_driver": True, "logging_level": logging.WARNING, "configure_logging": True}
 
 
-def _info(local: bool) -> RayInfo:
-    import ray
-
-    ctx = ray.get_runtime_context()
-    gcs = ctx.gcs_address
+def dashboard_url() -> str | None:
+    """The dashboard of the connected cluster (read live: a joining driver may connect before the
+    head's dashboard has registered itself)."""
+    url = None
     try:
         from ray._private.worker import get_dashboard_url
 
         url = get_dashboard_url() or None
-    except Exception:
-        url = None
+    except Exception:  # noqa: BLE001 - not connected, or an older Ray
+        pass
+    if not url:
+        try:
+            from ray._private.services import get_webui_url_from_internal_kv
+
+            url = get_webui_url_from_internal_kv() or None
+        except Exception:  # noqa: BLE001
+            url = None
+    if isinstance(url, bytes):
+        url = url.decode()
+    return url
+
+
+def ray_info(local: bool | None = None) -> RayInfo:
+    """Where this process is connected now."""
+    import ray
+
+    if local is None:
+        local = bool(getattr(ray._private.worker.global_worker.node, "is_head", lambda: False)())
+    return _info(local)
+
+
+def _info(local: bool) -> RayInfo:
+    import ray
+
+    gcs = ray.get_runtime_context().gcs_address
+    url = dashboard_url()
     if url and not url.startswith("http"):
         url = f"http://{url}"
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
@@ -90,7 +118,9 @@ def _resolve(address: str) -> tuple[str, str, int]:
             where="--ray-address",
             fix="start one with `ray start --head`, pass its host:port, or omit --ray-address to start a local cluster",
         ) from None
-    host, _, port_text = resolved.rpartition(":")
+    # probe what the user named (Ray rewrites 127.0.0.1 to this node's IP, which a server bound to
+    # loopback does not answer on); "auto" has only Ray's answer
+    host, _, port_text = (resolved if address.strip().lower() == "auto" else address.strip()).rpartition(":")
     try:
         port = int(port_text)
     except ValueError:
@@ -130,6 +160,27 @@ def _use_token_if_present() -> None:
             pass
 
 
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # + empty SETTINGS
+
+
+def speaks_grpc(host: str, port: int, timeout_s: float) -> bool:
+    """True when host:port answers an HTTP/2 preface with a SETTINGS frame (a gRPC server such as
+    Ray's GCS) within ``timeout_s``; an open port that stays silent or speaks something else is not."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as conn:
+            conn.settimeout(timeout_s)
+            conn.sendall(HTTP2_PREFACE)
+            header = b""
+            while len(header) < 9:
+                chunk = conn.recv(9 - len(header))
+                if not chunk:
+                    return False
+                header += chunk
+            return header[3] == 0x04  # frame type SETTINGS
+    except OSError:
+        return False
+
+
 def _init_with_deadline(kwargs: dict[str, Any], timeout_s: float, address: str) -> None:
     import ray
 
@@ -149,9 +200,9 @@ def _init_with_deadline(kwargs: dict[str, Any], timeout_s: float, address: str) 
     thread.join(timeout_s)
     if thread.is_alive():
         raise UserInputError(
-            f"the Ray cluster at {address} accepted a connection but did not finish the handshake within {timeout_s:.0f} s",
+            f"the Ray head at {address} answered but joining it did not finish within {timeout_s:.0f} s",
             where="--ray-address",
-            fix="check that the address is a Ray head (GCS port, 6379 by default) running the same Ray version, or raise ray.connect_timeout_s",
+            fix="check that the head runs the same Ray and Python versions and that this machine can reach its other ports (raylet, object store)",
         )
     error = outcome.get("error")
     if error is not None and ("AuthenticationError" in repr(error) or "InvalidAuthToken" in str(error) or "AuthenticationError" in repr(error.__cause__)):
@@ -194,9 +245,16 @@ def start_ray(ray_cfg: Any, *, address: str | None = None) -> RayInfo:
             where="--ray-address",
             fix="start the head with `ray start --head --port=PORT` and pass host:PORT, or omit --ray-address for a local cluster",
         )
+    left = max(2.0, timeout_s - (time.monotonic() - started))
+    if not os.environ.get("RAY_USE_TLS") and not speaks_grpc(host, port, left):
+        raise UserInputError(
+            f"{address} accepts connections but is not a Ray head (no gRPC answer within {left:.0f} s)",
+            where="--ray-address",
+            fix="pass the head's GCS address (`ray start --head --port=PORT` prints it; 6379 by default), or omit --ray-address",
+        )
     _use_token_if_present()
-    left = max(1.0, timeout_s - (time.monotonic() - started))
-    _init_with_deadline(_init_kwargs(ray_cfg) | {"address": resolved}, left, resolved)
+    # a Ray head answered: joining it may take a while on a loaded machine, so it gets its own deadline
+    _init_with_deadline(_init_kwargs(ray_cfg) | {"address": resolved}, JOIN_TIMEOUT_S, resolved)
     return _info(local=False)
 
 
