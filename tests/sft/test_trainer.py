@@ -61,14 +61,14 @@ def test_prompt_tokens_get_label_minus_100(tmp_path: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", ["llama", "gpt2"])
-def test_sft_run_writes_a_verified_adapter_and_merged_model(tmp_path: Path, arch: str):
+@pytest.mark.parametrize("arch, packing", [("llama", True), ("gpt2", False)])
+def test_sft_run_writes_a_verified_adapter_and_merged_model(tmp_path: Path, arch: str, packing: bool):
     from sparring.generation import load_generator
     from sparring.models import resolve_model
     from sparring.sft.trainer import run_sft
     from sparring.types import Prompt
 
-    cfg, run = make_run(tmp_path, arch, "sft.eval_every=1", "sft.save_every=1")
+    cfg, run = make_run(tmp_path, arch, "sft.eval_every=1", "sft.save_every=1", f"sft.packing={str(packing).lower()}")
     with Tracker(run, cfg) as tracker:
         result = run_sft(cfg, run, tracker)
     assert result["steps"] == 2 and result["train_rows"] == 19 and result["val_rows"] == 5
