@@ -23,9 +23,12 @@ import asyncio
 import hmac
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -374,3 +377,63 @@ def serve(model: str, *, host: str = "127.0.0.1", port: int = 8000, api_key: str
         uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``sparring serve MODEL`` as a child process on a free port, stopped on exit (the benchmark
+    and the Q/A recipe talk to the real server this way)::
+
+        with ServerProcess("model-q8_0.gguf", api_key="k") as server:
+            httpx.post(f"{server.url}/v1/completions", headers=server.headers, json={...})
+    """
+
+    def __init__(self, model: str | Path, *, api_key: str | None = None, threads: int | None = None, extra_args: list[str] | None = None, log_path: str | Path | None = None, startup_timeout_s: float = 600):
+        self.model, self.api_key, self.startup_timeout_s = str(model), api_key, startup_timeout_s
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.cmd = [sys.executable, "-m", "sparring", "serve", self.model, "--port", str(self.port), *(extra_args or [])]
+        if threads:
+            self.cmd += ["--threads", str(threads)]
+        self.env = {**__import__("os").environ, **({"SPARRING_API_KEY": api_key} if api_key else {})}  # the key stays off the command line
+        self.log_path = Path(log_path) if log_path else None
+        self.proc: subprocess.Popen | None = None
+        self.startup_seconds = 0.0
+
+    def log_tail(self, chars: int = 2000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path and self.log_path.is_file() else ""
+
+    def __enter__(self) -> "ServerProcess":
+        import httpx
+
+        t0 = time.perf_counter()
+        log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.time() + self.startup_timeout_s
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sparring serve {self.model} exited with code {self.proc.returncode}: {self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    self.startup_seconds = time.perf_counter() - t0
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"sparring serve {self.model} did not answer /health within {self.startup_timeout_s:.0f} s: {self.log_tail()}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

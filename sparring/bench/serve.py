@@ -21,10 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -45,34 +42,6 @@ def exported_gguf(model: str, quant: str) -> Path:
         return path
     export_model(model, out, formats="gguf", quants=quant)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(gguf: Path, port: int, threads: int | None, log: Path) -> subprocess.Popen:
-    import httpx
-
-    cmd = [sys.executable, "-m", "sparring", "serve", str(gguf), "--port", str(port), "--max-tokens-limit", "512"]
-    if threads:
-        cmd += ["--threads", str(threads)]
-    handle = open(log, "w")
-    proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"sparring serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    proc.kill()
-    raise RuntimeError(f"sparring serve did not answer /health within 300 s: {log.read_text()[-2000:]}")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -129,23 +98,13 @@ def measure(model: str, quant: str, requests: int, clients: int, max_tokens: int
     t0 = time.perf_counter()
     gguf = exported_gguf(model, quant)
     export_s = time.perf_counter() - t0
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "serve.log"
-        t1 = time.perf_counter()
-        server = start_server(gguf, port, threads, log)
-        startup_s = time.perf_counter() - t1
-        url = f"http://127.0.0.1:{port}"
-        try:
-            load_test(url, min(4, requests), 1, max_tokens)  # warm-up: page the weights in
-            concurrent = load_test(url, requests, clients, max_tokens)
-            single = load_test(url, max(4, requests // 2), 1, max_tokens)
-        finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+    from sparring.serve import ServerProcess
+
+    with tempfile.TemporaryDirectory() as tmp, ServerProcess(gguf, threads=threads, log_path=Path(tmp) / "serve.log") as server:
+        startup_s = server.startup_seconds
+        load_test(server.url, min(4, requests), 1, max_tokens)  # warm-up: page the weights in
+        concurrent = load_test(server.url, requests, clients, max_tokens)
+        single = load_test(server.url, max(4, requests // 2), 1, max_tokens)
     raw = raw_llamacpp(gguf, max(4, requests // 2), max_tokens, threads)
     return {
         "model": model, "quant": quant, "gguf": str(gguf), "gguf_mb": round(gguf.stat().st_size / 1e6, 1),

@@ -5,8 +5,6 @@ Every request the page makes to anything but the app is aborted: the demo must w
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
