@@ -109,3 +109,18 @@ def test_eval_end_to_end_with_compare(tmp_path: Path, tiny_llama):
     assert [r["completion"] for r in a] == [r["completion"] for r in b]
     assert all(v == 0 for v in result["delta"].values())
     assert "| metric | tiny-random-llama |" in (out / "eval" / "qa.md").read_text()
+
+
+@pytest.mark.slow
+def test_eval_chess_goes_through_evaluate_chess(tmp_path: Path, tiny_llama):
+    cfg = tmp_path / "chess.yaml"
+    cfg.write_text("name: chess-eval\nenv:\n  name: chess\neval:\n  max_new_tokens: 4\n  batch_size: 4\n")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sparring", "eval", str(cfg), "--model", str(tiny_llama), "--samples", "2", "--games", "0", "--puzzles", "0", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out / "eval" / "chess.json").read_text())
+    assert result["positions"]["positions"] == 2 and result["latency"]["generations"] == 2
+    assert "| positions.legal_rate |" in (out / "eval" / "chess.md").read_text()
