@@ -201,21 +201,18 @@ def build_demo(model: str | DemoModel, *, max_new_tokens: int = 48, temperature:
             atexit.register(pools[0].close)
         return pools[0]
 
-    def make_joke(topic: str):
-        try:
-            prompt = jokes.make_prompt(topic=topic)
-        except Exception as exc:  # a blank or overlong topic
-            return "", f"**Cannot ask:** {exc}"
-        text = demo_model.reply(prompt)
-        return text, verdict_markdown(jokes.score(prompt, text))
+    def ask_and_judge(env, field: str, judge, max_new_tokens: int | None = None):
+        """A tab's handler: ask the env's question about the input, judge the answer."""
 
-    def make_quote(keyword: str):
-        try:
-            prompt = quotes.make_prompt(keyword=keyword)
-        except Exception as exc:
-            return "", f"**Cannot ask:** {exc}"
-        text = demo_model.reply(prompt, max_new_tokens=max(64, demo_model.max_new_tokens))
-        return text, components_markdown(quotes.score(prompt, text))
+        def handle(value: str):
+            try:
+                prompt = env.make_prompt(**{field: value})
+            except Exception as exc:  # a blank or overlong topic/keyword
+                return "", f"**Cannot ask:** {exc}"
+            text = demo_model.reply(prompt, max_new_tokens=max_new_tokens)
+            return text, judge(env.score(prompt, text))
+
+        return handle
 
     def chess_turn(text: str, session: ChessSession | None):
         session = session or ChessSession()
@@ -229,11 +226,7 @@ def build_demo(model: str | DemoModel, *, max_new_tokens: int = 48, temperature:
     with gr.Blocks(title=f"sparring demo — {demo_model.name}", analytics_enabled=False) as demo:
         gr.Markdown(f"## sparring demo\nModel: `{demo_model.name}`")
         with gr.Tab("Jokes"):
-            topic = gr.Textbox(label="Topic", value="bread", elem_id="joke-topic")
-            joke_button = gr.Button("Tell a joke", variant="primary", elem_id="joke-generate")
-            joke_out = gr.Textbox(label="The model's joke", lines=3, elem_id="joke-output")
-            joke_verdict = gr.Markdown(elem_id="joke-verdict")
-            joke_button.click(make_joke, inputs=topic, outputs=[joke_out, joke_verdict])
+            text_tab("joke", "Topic", "bread", "Tell a joke", "The model's joke", ask_and_judge(jokes, "topic", verdict_markdown))
         with gr.Tab("Chess"):
             start = ChessSession()
             state = gr.State(None)
@@ -253,13 +246,20 @@ def build_demo(model: str | DemoModel, *, max_new_tokens: int = 48, temperature:
             move_in.submit(chess_turn, inputs=[move_in, state], outputs=outputs)
             reset_button.click(new_game, inputs=None, outputs=outputs)
         with gr.Tab("Quotes"):
-            keyword = gr.Textbox(label="Keyword", value="courage", elem_id="quote-keyword")
-            quote_button = gr.Button("Write a quote", variant="primary", elem_id="quote-generate")
-            quote_out = gr.Textbox(label="The model's quote", lines=3, elem_id="quote-output")
-            quote_score = gr.Markdown(elem_id="quote-score")
-            quote_button.click(make_quote, inputs=keyword, outputs=[quote_out, quote_score])
+            text_tab("quote", "Keyword", "courage", "Write a quote", "The model's quote", ask_and_judge(quotes, "keyword", components_markdown, max(64, demo_model.max_new_tokens)))
     demo.sparring_close = lambda: [p.close() for p in pools]  # type: ignore[attr-defined]
     return demo
+
+
+def text_tab(prefix: str, label: str, value: str, button: str, output: str, handler) -> None:
+    """Input box, button, the model's answer and the verdict (ids ``<prefix>-input/-generate/-output/-verdict``)."""
+    import gradio as gr
+
+    box = gr.Textbox(label=label, value=value, elem_id=f"{prefix}-input")
+    go = gr.Button(button, variant="primary", elem_id=f"{prefix}-generate")
+    answer = gr.Textbox(label=output, lines=3, elem_id=f"{prefix}-output")
+    verdict = gr.Markdown(elem_id=f"{prefix}-verdict")
+    go.click(handler, inputs=box, outputs=[answer, verdict])
 
 
 def offline_theme():
