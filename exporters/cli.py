@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         from sparring.exporters.export import describe, export_model
 
         artifacts = export_model(
-            source, formats, quant, out=out, step=step, name=name, system_prompt=system_prompt,
+            source, out, formats=formats, quants=quant, step=step, name=name, system_prompt=system_prompt,
             model_card=model_card, push_to_hub=push_to_hub, ollama_adapter=ollama_adapter,
         )
         if as_json:

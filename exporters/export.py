@@ -1,7 +1,7 @@
 """``export_model``: the one function the CLI, ``sparring run`` and the RL periodic-export hook call.
 
     from sparring.exporters.export import export_model
-    export_model("runs/jokes-20250101T000000Z", ["gguf", "ollama"], ["q8_0"])
+    export_model("runs/jokes-20250101T000000Z", formats=["gguf", "ollama"], quants=["q8_0"])
 
 It resolves the source (:mod:`sparring.exporters.source`), checks every format, quant and the
 architecture before anything is written, checks the disk, merges a LoRA adapter once in fp32
@@ -50,9 +50,9 @@ def assign_quants(exporters: dict[str, Exporter], quants: list[str]) -> dict[str
     """Give each format the requested quants it understands; a quant no format takes is an error."""
     per_format: dict[str, list[str]] = {name: [] for name in exporters}
     for quant in quants:
-        takers = [name for name, ex in exporters.items() if quant in ex.quants]
+        takers = [name for name, ex in exporters.items() if quant in getattr(ex, "quants", ())]
         if not takers:
-            valid = "; ".join(f"{name}: {', '.join(ex.quants) or '(no quant types)'}" for name, ex in exporters.items())
+            valid = "; ".join(f"{name}: {', '.join(getattr(ex, 'quants', ())) or '(no quant types)'}" for name, ex in exporters.items())
             raise UserInputError(f"unknown quant type {quant!r} for --format {','.join(exporters)}", where="--quant", fix=f"valid quant types: {valid}")
         for name in takers:
             per_format[name].append(quant)
@@ -92,19 +92,22 @@ def _update_latest(exports_root: Path, step: int, dirs: dict[str, Path], artifac
 
     previous = json.loads(pointer.read_text()) if pointer.is_file() else {}
     formats = previous.get("formats", {}) if previous.get("step") == step else {}
-    formats.update({name: str(d.relative_to(exports_root)) for name, d in dirs.items()})
+    root = exports_root.resolve()
+    formats.update({name: str(d.resolve().relative_to(root)) for name, d in dirs.items()})
     write_json_atomic(pointer, {
-        "step": step, "dir": f"step-{step}", "updated": utc_stamp(), "formats": formats,
-        "artifacts": [str(Path(a.path).relative_to(exports_root)) for a in artifacts],
+        "step": step, "updated": utc_stamp(), "formats": formats,
+        "artifacts": [str(Path(a.path).resolve().relative_to(root)) for a in artifacts],
     })
 
 
 def export_model(
     source: str | Path,
+    out: str | Path | None = None,
+    *,
     formats: str | Iterable[str] = ("gguf",),
     quants: str | Iterable[str] | None = None,
-    *,
-    out: str | Path | None = None,
+    gguf_quants: Iterable[str] | None = None,
+    mlc_quants: Iterable[str] | None = None,
     run_dir: str | Path | None = None,
     step: int | None = None,
     name: str | None = None,
@@ -114,22 +117,35 @@ def export_model(
     ollama_adapter: bool = False,
     threads: int = 0,
 ) -> list[Artifact]:
-    """Export ``source`` to every format in ``formats``; return the verified artifacts."""
+    """Export ``source`` to every format in ``formats``; return the verified artifacts.
+
+    ``out``: each format goes to ``out/<format>/`` (default for a run: ``<run>/exports/step-N/``).
+    ``quants`` are routed to the formats that know them; ``gguf_quants`` (gguf, ollama) and
+    ``mlc_quants`` (mlc) set a format's list directly, as the run config's ``export`` section does.
+    ``run_dir`` names the run when ``source`` is a snapshot outside it.
+    """
+    if isinstance(out, (list, tuple)):
+        raise TypeError("export_model(source, out=None, *, formats=..., quants=...): pass formats by keyword")
     names = split_list(formats) or ["gguf"]
     exporters: dict[str, Exporter] = {}
     for fmt in sorted(names, key=lambda n: FORMAT_ORDER.index(n) if n in FORMAT_ORDER else len(FORMAT_ORDER)):
         exporters[fmt] = EXPORTERS.get(fmt, where="--format")()
     per_format = assign_quants(exporters, split_list(quants))
+    for fmt, explicit in (("gguf", gguf_quants), ("ollama", gguf_quants), ("mlc", mlc_quants)):
+        if fmt in per_format and explicit is not None and not per_format[fmt]:
+            per_format[fmt] = split_list(explicit)
     src = resolve_export_source(source, run_dir=run_dir, step=step)
     for fmt, exporter in exporters.items():
-        exporter.check(src.model_dir, ExportOptions(quants=per_format[fmt]))
+        exporter.check(src.model_dir, ExportOptions(quants=per_format[fmt]))  # before anything is written
     if ollama_adapter and not src.is_adapter:
         raise UserInputError(f"{src.source} is not a LoRA adapter, so there is no adapter to ship", where="--ollama-adapter", fix="drop --ollama-adapter (the merged model is exported) or pass an adapter dir")
+    run_exports = src.run_dir / "exports" if src.run_dir is not None else None
     if out is not None:
-        exports_root = Path(out)
-        dirs = {fmt: exports_root / fmt for fmt in exporters}
-    elif src.run_dir is not None:
-        exports_root = src.run_dir / "exports"
+        dirs = {fmt: Path(out) / fmt for fmt in exporters}
+        inside_run = run_exports is not None and Path(out).resolve().is_relative_to(run_exports.resolve())
+        exports_root = run_exports if inside_run else Path(out)
+    elif run_exports is not None:
+        exports_root = run_exports
         dirs = {fmt: exports_root / f"step-{src.step}" / fmt for fmt in exporters}
     else:
         raise UserInputError(f"{src.source} is not a run directory, so there is no default output folder", where="--out", fix="pass --out DIR")
@@ -143,7 +159,7 @@ def export_model(
                 quants=per_format[fmt], name=name or src.label, system_prompt=system_prompt if system_prompt is not None else src.system_prompt,
                 model_card=model_card, adapter_dir=src.adapter_dir, base_dir=src.base_dir, ollama_adapter=ollama_adapter and fmt == "ollama",
                 run_dir=src.run_dir, reuse=reuse, prior_artifacts=list(artifacts), threads=threads,
-                exports_root=exports_root, label=f"step-{src.step}-{fmt}" if out is None else fmt,
+                exports_root=exports_root, label=f"step-{src.step}-{fmt}" if exports_root == run_exports else fmt,
                 source=src.source + (f" (LoRA over {src.base_dir}, merged in fp32)" if src.is_adapter else ""),
             )
             produced = exporter.export(model_dir, dirs[fmt], options)
@@ -153,7 +169,7 @@ def export_model(
             if src.run_dir is not None:
                 _add_to_manifest(src.run_dir, produced)
             artifacts += produced
-    if out is None and src.run_dir is not None:
+    if exports_root == run_exports:
         _update_latest(exports_root, src.step, dirs, artifacts)
     if push_to_hub:
         from sparring.exporters.hub import push_exports

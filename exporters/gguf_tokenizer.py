@@ -17,9 +17,11 @@ Exercised by ``pytest tests/exporters/test_gguf.py -k tokeniz``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -151,39 +153,43 @@ def _spm_vocab(tokenizer: Any, model_dir: Path, vocab_size: int) -> tuple[list[b
     return tokens, scores, types
 
 
-def add_tokenizer(writer: Any, model_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
-    """Write the tokenizer keys of ``model_dir`` into ``writer``; return what was decided."""
+@dataclass
+class TokenizerPayload:
+    """Everything the tokenizer keys need, built once per model dir and written into each GGUF."""
+
+    kind: str
+    tokens: list[Any]
+    types: list[int]
+    scores: list[float] | None
+    special: Any  # gguf.SpecialVocab
+    info: dict[str, Any]
+
+
+@functools.lru_cache(maxsize=4)
+def _payload(model_dir: str, stamp: float, vocab_size: int, model_type: str) -> TokenizerPayload:
     import gguf
 
-    tokenizer = load_hf_tokenizer(model_dir)
-    vocab_size = int(config.get("vocab_size") or len(tokenizer))
+    path = Path(model_dir)
+    tokenizer = load_hf_tokenizer(path)
     if len(tokenizer) > vocab_size:
         raise UserInputError(
             f"the tokenizer has {len(tokenizer)} tokens but config.json vocab_size is {vocab_size}",
-            where=f"{model_dir}/config.json: vocab_size",
+            where=f"{path}/config.json: vocab_size",
             fix="resize the model's embeddings to the tokenizer (model.resize_token_embeddings(len(tokenizer))) before exporting",
         )
-    kind = tokenizer_kind(model_dir)
+    kind = tokenizer_kind(path)
     info: dict[str, Any] = {"model": kind, "vocab_size": vocab_size}
-    writer.add_tokenizer_model(kind)
+    scores = None
     if kind == "gpt2":
-        pre = detect_pre_tokenizer(tokenizer, model_dir, config.get("model_type", ""))
-        info["pre"] = pre
+        info["pre"] = detect_pre_tokenizer(tokenizer, path, model_type)
         tokens, types = _gpt2_vocab(tokenizer, vocab_size)
-        writer.add_tokenizer_pre(pre["name"])
-        writer.add_token_list(tokens)
-        writer.add_token_types(types)
-        special = gguf.SpecialVocab(model_dir, load_merges=True, n_vocab=vocab_size)
+        special = gguf.SpecialVocab(path, load_merges=True, n_vocab=vocab_size)
         if not special.merges:
-            raise UserInputError(f"{model_dir}/tokenizer.json has no BPE merges", where=f"{model_dir}/tokenizer.json", fix="export a complete BPE tokenizer")
+            raise UserInputError(f"{path}/tokenizer.json has no BPE merges", where=f"{path}/tokenizer.json", fix="export a complete BPE tokenizer")
     else:
         info["pre"] = {"name": "default", "method": "sentencepiece"}
-        tok_bytes, scores, types = _spm_vocab(tokenizer, model_dir, vocab_size)
-        writer.add_tokenizer_pre("default")
-        writer.add_token_list(tok_bytes)
-        writer.add_token_scores(scores)
-        writer.add_token_types(types)
-        special = gguf.SpecialVocab(model_dir, load_merges=False, n_vocab=vocab_size)
+        tokens, scores, types = _spm_vocab(tokenizer, path, vocab_size)
+        special = gguf.SpecialVocab(path, load_merges=False, n_vocab=vocab_size)
     # transformers >= 5 omits add_bos_token from tokenizer_config.json: take it from the tokenizer.
     probe = tokenizer("a").input_ids
     add_bos = bool(tokenizer.bos_token_id is not None and probe and probe[0] == tokenizer.bos_token_id)
@@ -191,8 +197,22 @@ def add_tokenizer(writer: Any, model_dir: Path, config: dict[str, Any]) -> dict[
     special.add_special_token.setdefault("eos", False)
     if not special.chat_template and getattr(tokenizer, "chat_template", None):
         special.chat_template = tokenizer.chat_template
-    special.add_to_gguf(writer, quiet=True)
     info["add_bos"] = add_bos
-    info["special_ids"] = {k: v for k, v in special.special_token_ids.items()}
+    info["special_ids"] = dict(special.special_token_ids)
     info["chat_template"] = bool(special.chat_template)
-    return info
+    return TokenizerPayload(kind, tokens, types, scores, special, info)
+
+
+def add_tokenizer(writer: Any, model_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Write the tokenizer keys of ``model_dir`` into ``writer``; return what was decided."""
+    model_dir = Path(model_dir)
+    stamp = max((model_dir / f).stat().st_mtime for f in ("tokenizer.json", "config.json") if (model_dir / f).is_file())
+    payload = _payload(str(model_dir.resolve()), stamp, int(config["vocab_size"]), config.get("model_type", ""))
+    writer.add_tokenizer_model(payload.kind)
+    writer.add_tokenizer_pre(payload.info["pre"]["name"])
+    writer.add_token_list(payload.tokens)
+    if payload.scores is not None:
+        writer.add_token_scores(payload.scores)
+    writer.add_token_types(payload.types)
+    payload.special.add_to_gguf(writer, quiet=True)
+    return dict(payload.info)

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -66,11 +67,32 @@ def rule_for(quant: str) -> dict[str, Any]:
     return RULES.get(quant, DEFAULT_RULE)
 
 
+def idle_threads(limit: int = 4) -> int:
+    """Threads worth using now: the idle cores (1 on a busy machine, where spinning threads cost
+    several times the CPU of one thread and run slower)."""
+    cpus = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(limit, cpus, round(cpus - busy + 1)))
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _threads(path: str | Path) -> int:
-    """One thread for small files (thread sync costs more than it saves, worse on a busy machine)."""
-    if Path(path).stat().st_size < 64 * 2**20:
-        return 1
-    return max(1, min(4, os.cpu_count() or 1))
+    """One thread for small files (thread sync costs more than it saves), else the idle cores."""
+    return 1 if Path(path).stat().st_size < 64 * 2**20 else idle_threads()
 
 
 @dataclass
@@ -94,7 +116,7 @@ class HFReference:
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
         model.eval()
         ref = cls(model_dir, tokenizer, [tokenizer(p).input_ids for p in prompts], vocab_size=model.config.vocab_size)
-        with torch.no_grad():
+        with torch_threads(idle_threads()), torch.no_grad():
             for ids in ref.prompt_ids:
                 toks, rows = greedy_torch(model, ids, n_tokens)
                 ref.tokens.append(toks)

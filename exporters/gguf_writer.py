@@ -253,11 +253,54 @@ def _file_type_name(quant: str) -> str:
     return "ALL_F32" if quant == "f32" else f"MOSTLY_{quant.upper()}"
 
 
-def tensor_types(path: str | Path) -> dict[str, str]:
-    """``{tensor name: GGML type name}`` of a GGUF file."""
-    from gguf import GGUFReader
+_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # GGUF value types
+_STRING, _ARRAY = 8, 9
 
-    return {t.name: t.tensor_type.name for t in GGUFReader(str(path)).tensors}
+
+def tensor_types(path: str | Path) -> dict[str, str]:
+    """``{tensor name: GGML type name}`` read from a GGUF header (skips the KV values quickly)."""
+    import struct
+
+    import gguf
+
+    with open(path, "rb") as f:
+        head = f.read(24)
+        magic, _version, n_tensors, n_kv = struct.unpack("<IIQQ", head)
+        if magic != gguf.GGUF_MAGIC:
+            raise SparringError(f"{path} is not a GGUF file")
+        buf = head + f.read()
+    pos = 24
+
+    def read_str(p: int) -> tuple[str, int]:
+        (n,) = struct.unpack_from("<Q", buf, p)
+        return buf[p + 8:p + 8 + n].decode("utf-8", errors="replace"), p + 8 + n
+
+    def skip_value(vtype: int, p: int) -> int:
+        if vtype == _STRING:
+            return p + 8 + struct.unpack_from("<Q", buf, p)[0]
+        if vtype == _ARRAY:
+            etype, count = struct.unpack_from("<IQ", buf, p)
+            p += 12
+            if etype in _SCALAR_SIZES:
+                return p + count * _SCALAR_SIZES[etype]
+            for _ in range(count):
+                p = skip_value(etype, p)
+            return p
+        return p + _SCALAR_SIZES[vtype]
+
+    for _ in range(n_kv):
+        _, pos = read_str(pos)
+        (vtype,) = struct.unpack_from("<I", buf, pos)
+        pos = skip_value(vtype, pos + 4)
+    types: dict[str, str] = {}
+    for _ in range(n_tensors):
+        name, pos = read_str(pos)
+        (n_dims,) = struct.unpack_from("<I", buf, pos)
+        pos += 4 + 8 * n_dims
+        (ggml_type,) = struct.unpack_from("<I", buf, pos)
+        pos += 4 + 8
+        types[name] = gguf.GGMLQuantizationType(ggml_type).name
+    return types
 
 
 def kquantize(source_gguf: str | Path, out_path: str | Path, quant: str, *, threads: int = 0) -> dict[str, Any]:
@@ -269,6 +312,10 @@ def kquantize(source_gguf: str | Path, out_path: str | Path, quant: str, *, thre
     started = time.perf_counter()
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = K_QUANTS[quant]
+    if not threads:
+        from sparring.exporters.gguf_verify import idle_threads
+
+        threads = idle_threads()
     params.nthread = threads
     rc = llama_cpp.llama_model_quantize(str(source_gguf).encode(), str(out_path).encode(), params)
     if rc != 0 or not Path(out_path).is_file():

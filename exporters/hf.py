@@ -28,7 +28,7 @@ def verify_hf_dir(saved_dir: Path, model: Any, tokenizer: Any) -> dict[str, Any]
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from sparring.exporters.gguf_verify import VERIFY_PROMPTS, greedy_torch
+    from sparring.exporters.gguf_verify import VERIFY_PROMPTS, greedy_torch, idle_threads, torch_threads
 
     reloaded = AutoModelForCausalLM.from_pretrained(saved_dir, dtype=model.dtype)
     reloaded.eval()
@@ -36,7 +36,7 @@ def verify_hf_dir(saved_dir: Path, model: Any, tokenizer: Any) -> dict[str, Any]
     differing = [k for k, v in ours.items() if k not in theirs or not torch.equal(v, theirs[k])]
     tok_reloaded = AutoTokenizer.from_pretrained(saved_dir)
     mismatched = []
-    with torch.no_grad():
+    with torch.no_grad(), torch_threads(idle_threads()):
         for i, prompt in enumerate(VERIFY_PROMPTS):
             ids = tokenizer(prompt).input_ids
             if tok_reloaded(prompt).input_ids != ids:

@@ -17,7 +17,6 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sparring.errors import UserInputError
 
@@ -107,18 +106,17 @@ def resolve_export_source(source: str | Path, *, run_dir: str | Path | None = No
     text = str(source)
     path = Path(text).expanduser()
     run = Path(run_dir) if run_dir else None
-    inner: Any = text
+    inner: Path | None = None
     if path.is_dir() and is_run_dir(path):
-        run = path
-        inner = run_model_dir(path)
-    elif path.exists() and run is None:
-        run = enclosing_run(path)
-    resolved = resolve_model(inner, where="SOURCE")
+        run, inner = path, run_model_dir(path)
+    elif path.exists():
+        inner = path
+        run = run or enclosing_run(path)
+    resolved = resolve_model(inner if inner is not None else text, where="SOURCE")
     check_not_quantized(resolved.path, where=f"{resolved.path}/config.json: quantization_config")
-    inner_path = Path(inner) if not isinstance(inner, Path) and Path(str(inner)).exists() else (inner if isinstance(inner, Path) else None)
     if step is None:
-        step = checkpoint_step(inner_path) if inner_path is not None else 0
-    label = run.name if run is not None else (inner_path.name if inner_path is not None else text.replace("/", "--"))
+        step = checkpoint_step(inner) if inner is not None and inner.is_dir() else 0
+    label = run.name if run is not None else (inner.name if inner is not None else text.replace("/", "--"))
     return ExportSource(
         source=text,
         model_dir=resolved.path,

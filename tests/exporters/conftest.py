@@ -5,7 +5,9 @@
 from the embedded GGUF.  The Qwen2 one uses the same vocabulary: transformers loads it through
 Qwen2Tokenizer, which applies Qwen2's own pre-tokenizer regex, so its GGUF gets ``pre = qwen2``.
 ``tiny_qwen2_untied_dir`` adds what the Qwen2 path must handle beyond that: an untied ``lm_head``
-and non-zero q/k/v biases.  ``tiny_llama_adapter_dir`` is a PEFT LoRA (random, non-zero B so it
+and non-zero q/k/v biases.  ``tiny_llama_sharp_dir`` scales the tiny Llama's q/k projections by 20: with the default 0.02 init,
+attention is almost uniform and a wrong q/k layout would go unnoticed; the corruption tests need
+attention that matters.  ``tiny_llama_adapter_dir`` is a PEFT LoRA (random, non-zero B so it
 changes the output) over the tiny Llama.
 """
 
@@ -49,6 +51,22 @@ def tiny_qwen2_untied_dir(tiny_qwen2_dir: Path, tmp_path_factory: pytest.TempPat
     untied.generation_config = model.generation_config
     untied.save_pretrained(out, safe_serialization=True)
     AutoTokenizer.from_pretrained(tiny_qwen2_dir).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_sharp_dir(tiny_llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path_factory.mktemp("tiny-llama-sharp")
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32)
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.q_proj.weight.mul_(20.0)
+            layer.self_attn.k_proj.weight.mul_(20.0)
+    model.save_pretrained(out, safe_serialization=True)
+    AutoTokenizer.from_pretrained(tiny_llama_dir).save_pretrained(out)
     return out
 
 

@@ -1,0 +1,142 @@
+"""Benchmark: GGUF export of the embedded SmolLM2-135M — time, size and verification figures.
+
+Issue 6's figures: GGUF f16 export ≤ 15 s on 2 cores, q4_k_m ≤ 110 MB.  For each type (default
+f16, q8_0, q4_k_m) it times the write (for a K-quant: the F32 source + llama.cpp's quantizer) and
+the verification in llama-cpp-python, and reports the file size, the tokenization check, the greedy
+matches, the top-1 agreement and the logit correlation against transformers.  It also prints the
+sizes a TinyLlama-1.1B-class model would have, computed from its config (no download).
+
+    python -m sparring.bench.export [--quants f16,q8_0,q4_k_m] [--out bench-export.json]
+
+Prints the JSON and one markdown table.  The machine may be shared: the JSON records the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TARGET_F16_SECONDS = 15.0
+TARGET_Q4_K_M_MB = 110.0
+TINYLLAMA_CONFIG = {  # TinyLlama-1.1B-Chat-v1.0's config.json (the fields that set its size)
+    "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22, "num_attention_heads": 32,
+    "num_key_value_heads": 4, "vocab_size": 32000, "tie_word_embeddings": False,
+}
+
+
+def llama_parameter_count(cfg: dict[str, Any]) -> int:
+    """Parameters of a Llama-family model from its config (embeddings, attention, MLP, norms, head)."""
+    h, inter, layers, vocab = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
+    head_dim = cfg.get("head_dim") or h // cfg["num_attention_heads"]
+    kv = cfg.get("num_key_value_heads", cfg["num_attention_heads"]) * head_dim
+    per_layer = h * h * 2 + h * kv * 2 + 3 * h * inter + 2 * h
+    return vocab * h * (1 if cfg.get("tie_word_embeddings") else 2) + layers * per_layer + h
+
+
+def config_sizes_mb(cfg: dict[str, Any], quants: list[str]) -> dict[str, float]:
+    from sparring.exporters.gguf import BITS_PER_WEIGHT
+
+    params = llama_parameter_count(cfg)
+    return {q: round(params * BITS_PER_WEIGHT[q] / 8 / 1e6, 1) for q in quants}
+
+
+def bench_quant(model_dir: Path, work: Path, quant: str, reference: Any) -> dict[str, Any]:
+    from sparring.exporters.gguf_verify import verify_gguf
+    from sparring.exporters.gguf_writer import K_QUANTS, kquantize, write_gguf
+
+    path = work / f"model-{quant}.gguf"
+    started = time.perf_counter()
+    if quant in K_QUANTS:
+        source = work / "kquant-source-f32.gguf"
+        write_gguf(model_dir, source, "f32")
+        report = kquantize(source, path, quant)
+        source.unlink()
+    else:
+        report = write_gguf(model_dir, path, quant)
+    export_s = time.perf_counter() - started
+    started = time.perf_counter()
+    record = verify_gguf(path, reference, quant)
+    verify_s = time.perf_counter() - started
+    cont = record.get("continuation", {})
+    row = {
+        "quant": quant,
+        "export_seconds": round(export_s, 2),
+        "verify_seconds": round(verify_s, 2),
+        "size_mb": round(path.stat().st_size / 1e6, 1),
+        "passed": record["passed"],
+        "tokenization_passed": record.get("tokenization", {}).get("passed"),
+        "greedy_exact_prompts": cont.get("greedy_exact_prompts"),
+        "greedy_ties": len(cont.get("greedy_ties", [])),
+        "top1_agreement": cont.get("top1_agreement"),
+        "logit_correlation_mean": cont.get("logit_correlation_mean"),
+        "max_abs_logit_diff": cont.get("max_abs_logit_diff"),
+        "tensor_types": report.get("tensor_types"),
+        "fallback_tensors": len(report.get("fallbacks", [])),
+    }
+    path.unlink()
+    return row
+
+
+def run(quants: list[str]) -> dict[str, Any]:
+    from sparring.exporters.gguf_verify import HFReference
+    from sparring.models import resolve_model
+
+    model_dir = resolve_model("smollm2-135m").path
+    started = time.perf_counter()
+    reference = HFReference.build(model_dir)
+    reference_s = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="sparring-bench-export-") as tmp:
+        rows = [bench_quant(model_dir, Path(tmp), q, reference) for q in quants]
+    by = {r["quant"]: r for r in rows}
+    return {
+        "model": "smollm2-135m (SmolLM2-135M-Instruct, dequantized from the embedded Q4_1 GGUF)",
+        "cpus": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "reference_seconds": round(reference_s, 2),
+        "results": rows,
+        "targets": {
+            "f16_export_seconds_max": TARGET_F16_SECONDS,
+            "f16_met": by["f16"]["export_seconds"] <= TARGET_F16_SECONDS if "f16" in by else None,
+            "q4_k_m_mb_max": TARGET_Q4_K_M_MB,
+            "q4_k_m_met": by["q4_k_m"]["size_mb"] <= TARGET_Q4_K_M_MB if "q4_k_m" in by else None,
+        },
+        "tinyllama_1.1b_sizes_mb_from_config": config_sizes_mb(TINYLLAMA_CONFIG, ["f16", "q8_0", "q4_k_m", "q4_0"]),
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "| GGUF type | export s | verify s | size MB | verified | tokenization | greedy exact /5 (ties) | top-1 agreement | logit corr |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["results"]:
+        lines.append(
+            f"| {r['quant']} | {r['export_seconds']} | {r['verify_seconds']} | {r['size_mb']} | {'yes' if r['passed'] else 'NO'} | "
+            f"{'equal' if r['tokenization_passed'] else 'DIFFERS'} | {r['greedy_exact_prompts']} ({r['greedy_ties']}) | "
+            f"{r['top1_agreement']} | {r['logit_correlation_mean']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quants", default="f16,q8_0,q4_k_m", help="GGUF types to time (comma-separated)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    args = parser.parse_args(argv)
+    result = run([q.strip() for q in args.quants.split(",") if q.strip()])
+    text = json.dumps(result, indent=2)
+    print(text)
+    print()
+    print(markdown(result))
+    if args.out:
+        args.out.write_text(text + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
