@@ -51,7 +51,9 @@ def _export_done(run: RunDir) -> bool:
 
 
 def _data_done(run: RunDir) -> bool:
-    return (run.path / "data" / "train.jsonl").is_file()
+    rec = run.manifest.read().get("stages", {}).get("data", {})
+    path = rec.get("path") or rec.get("source")
+    return bool(path) and Path(path).is_file()
 
 
 def _report_done(run: RunDir) -> bool:
