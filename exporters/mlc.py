@@ -21,7 +21,7 @@ from typing import Any
 from sparring.errors import UserInputError
 from sparring.exporters import mlc_config, webllm
 from sparring.exporters.base import ExportOptions, Exporter, atomic_export_dir, ensure_disk_space, write_json_atomic
-from sparring.exporters.mlc_verify import verify_mlc_export
+from sparring.exporters.mlc_verify import GREEDY_TOKENS, verify_mlc_export
 from sparring.exporters.mlc_weights import (
     MLC_QUANTS,
     SUPPORTED_MODEL_TYPES,
@@ -134,7 +134,7 @@ class MLCExporter(Exporter):
         model_dir = Path(model_dir)
         quants = options.quants_or(self.default_quants)
         self.check(model_dir, ExportOptions(quants=quants))
-        reference = HFReference.build(model_dir)  # one transformers reference for every quant
+        reference = HFReference.build(model_dir, n_tokens=GREEDY_TOKENS)  # one transformers reference for every quant
         name = options.name or model_dir.name
         with atomic_export_dir(out_dir, format=self.format, failed_root=options.exports_root, failed_name=options.label) as stage:
             stage.info["source"] = options.source or str(model_dir)
@@ -144,6 +144,7 @@ class MLCExporter(Exporter):
                 )
                 stage.records[quant] = {
                     "format": "mlc", "quant": quant, "passed": verify["passed"], "problems": verify["problems"],
+                    **({} if verify["passed"] else {"error": "; ".join(verify["problems"][:3])}),
                     "checks": {k: {"passed": v.get("passed")} for k, v in verify["checks"].items()},
                     "forward": _forward_summary(verify), "webllm": verify["webllm"],
                     "write_seconds": verify["export"]["write_seconds"], "verify_seconds": verify["verify_seconds"],
