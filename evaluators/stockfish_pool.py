@@ -1,6 +1,7 @@
 """Stockfish over UCI (python-chess), made into a deterministic, cached, self-healing referee.
 
-``StockfishEngine`` owns one Stockfish process (``chess.engine.SimpleEngine.popen_uci``) with
+``StockfishEngine`` owns one Stockfish process (python-chess' ``SimpleEngine.popen`` with its UCI
+protocol, lines batched per write: ``CoalescingUciProtocol``) with
 Threads=1, a 1 MB hash and a fixed node limit; every search starts with ``ucinewgame`` (a fresh
 hash and fresh history tables), so a score depends only on (FEN, move, node limit) — never on what
 was searched before — and can be cached under that key.  Scores are centipawns from the mover's
@@ -52,6 +53,27 @@ STOCKFISH_CANDIDATES = ("/usr/games/stockfish", "/usr/bin/stockfish", "/usr/loca
 INSTALL_FIX = "apt-get install -y stockfish (or set SPARRING_STOCKFISH=/path/to/stockfish)"
 _ENGINE_FAILURES = (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError,
                     asyncio.TimeoutError, OSError, RuntimeError)
+
+
+class CoalescingUciProtocol(chess.engine.UciProtocol):
+    """python-chess' UCI protocol, but the lines of one event-loop turn (``ucinewgame``,
+    ``position``, ``go``) leave in one pipe write: one wake-up of Stockfish per search instead of
+    three (measured: the separate writes cost more than a 1,000-node search on a busy machine)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: list[str] = []
+
+    def send_line(self, line: str) -> None:
+        if not self._pending:
+            self.loop.call_soon(self._flush)
+        self._pending.append(line)
+
+    def _flush(self) -> None:
+        lines, self._pending = self._pending, []
+        if self.transport is not None and lines:
+            stdin = self.transport.get_pipe_transport(0)
+            stdin.write("".join(line + "\n" for line in lines).encode("utf-8"))  # type: ignore[attr-defined]
 
 
 def find_stockfish(explicit: str | None = None) -> str:
@@ -144,7 +166,8 @@ class StockfishEngine:
     # -- process lifecycle -------------------------------------------------------------------
     def _start(self) -> None:
         try:
-            self._engine = chess.engine.SimpleEngine.popen_uci(self.path, timeout=max(self.timeout_s, STARTUP_TIMEOUT_S))
+            self._engine = chess.engine.SimpleEngine.popen(CoalescingUciProtocol, self.path,
+                                                           timeout=max(self.timeout_s, STARTUP_TIMEOUT_S))
             self._engine.configure({"Threads": 1, "Hash": self.hash_mb, "Skill Level": 20,
                                     "UCI_LimitStrength": False})
         except (chess.engine.EngineError, OSError, TimeoutError, asyncio.TimeoutError) as exc:
