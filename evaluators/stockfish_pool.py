@@ -41,9 +41,11 @@ import chess.engine
 from sparring.errors import SparringError, UserInputError
 from sparring.evaluators.chess_metrics import MATE_CP, cp_from_score
 
-# 1,000 nodes (depth ~7-8 per search): against 400k-node MultiPV values, the per-move reward's
-# mean error is 0.031 on the 0..1 win scale (0.030 at 1,500, 0.052 at 500), and one worker scores
-# about 150 uncached positions per second on this 2-core machine (`python -m sparring.bench.chess_reward`).
+# 1,000 nodes (depth ~7-8 per search) is the knee of quality against cost: against a 400k-node
+# MultiPV search, the per-move reward's mean error on the 0..1 win scale is 0.061 at 500 nodes (23%
+# of moves off by > 0.1), 0.037 at 1,000 (2.5%), 0.037 at 1,500, 0.032 at 3,000
+# (`python -m sparring.bench.chess_reward --accuracy 40 --nodes 500 --nodes 1000 ...`).  Throughput
+# per worker at 1,000 nodes: see that benchmark (it reports the machine's load with every figure).
 DEFAULT_NODES = 1_000
 DEFAULT_PLAY_NODES = 20_000
 DEFAULT_HASH_MB = 1
