@@ -1,0 +1,255 @@
+"""Benchmark: GRPO samples per second on the embedded SmolLM2-135M, sparring (llama.cpp rollout
+actors on Ray, rewards in the actors) against TRL's own GRPOTrainer (transformers generation,
+rewards in the learner), side by side in one run.
+
+Both sides: the same jokes prompts in the same order (TRL's seeded sampler over the same dataset),
+the same group size, batch, completion cap, sampling temperature, LoRA config (``rl.lora``),
+learning rate and number of optimizer steps, from the same fresh LoRA on the same base.  Each side
+runs in its own child process, one after the other (so neither competes with the other for the 2
+cores).  Reported: samples/s over the training loop (both count their first step), the ratio
+(issue 5's target: sparring >= 3x), the mean step-time split (generate / reward / learn / sync),
+mean completion length (the cap is the same; EOS makes the real lengths differ a little), and the
+one-time startup of each side (Ray, actors, the base GGUF), listed apart.
+
+    python -m sparring.bench.rl [--steps 4] [--batch-size 8] [--num-generations 4] [--max-new-tokens 32]
+                                [--workers 2] [--learner-bf16] [--out DIR]
+
+Prints the JSON and a markdown table.  The machine may be shared: the load average is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+QUICK_ARGS = ["--steps", "2", "--batch-size", "4", "--num-generations", "2", "--max-new-tokens", "16"]
+TARGET_RATIO = 3.0
+SEED = 42
+
+
+def load_avg() -> float | None:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def bench_config(args: argparse.Namespace, out: Path):
+    from sparring.config import RunConfig
+
+    return RunConfig.model_validate({
+        "name": "bench-rl", "seed": SEED, "output_dir": str(out),
+        "model": {"name": "smollm2-135m", "max_seq_len": 512},
+        "env": {"name": "jokes"},
+        "rl": {
+            "algo": "grpo", "allow_base_init": True, "steps": args.steps, "batch_size": args.batch_size,
+            "num_generations": args.num_generations, "learning_rate": 1e-5, "beta": 0.0,
+            "checkpoint_every": args.steps + 1, "learner_bf16": args.learner_bf16,
+            "rollout": {"engine": "llamacpp", "num_workers": args.workers, "num_cpus_per_worker": 1,
+                        "threads_per_worker": max(1, 2 // args.workers), "max_new_tokens": args.max_new_tokens,
+                        "temperature": 1.0, "gguf_quant": args.quant},
+        },
+        "ray": {"num_cpus": 2, "dashboard": False},
+        "tracking": {"sample_table_rows": 0},
+    })
+
+
+# ---------------------------------------------------------------------------------------------- sides
+
+
+def run_sparring(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    from sparring.rl.stage import run_rl
+    from sparring.rundir import RunDir
+    from sparring.tracking import Tracker, read_metrics
+
+    cfg = bench_config(args, out)
+    run = RunDir.create(cfg, ["bench-rl"])
+    tracker = Tracker(run, cfg, job="bench")
+    started = time.perf_counter()
+    try:
+        run_rl(cfg, run, tracker)
+    finally:
+        tracker.finish()
+    total = time.perf_counter() - started
+    rows = [r for r in read_metrics(run.metrics_path) if "rl/reward" in r]
+    loop = sum(r["time/step_s"] for r in rows)
+    split = {k: sum(r[k] for r in rows) / len(rows) for k in ("time/generate_s", "time/reward_s", "time/learn_s", "time/sync_s", "time/step_s")}
+    samples = sum(int(r["rl/num_samples"]) for r in rows)
+    return {
+        "samples": samples, "loop_seconds": round(loop, 2), "samples_per_s": round(samples / loop, 3),
+        "total_seconds": round(total, 2), "startup_and_outputs_seconds": round(total - loop, 2),
+        "step_split_s": {k.split("/")[1]: round(v, 3) for k, v in split.items()},
+        "completion_tokens_mean": round(sum(r.get("rl/completion_tokens", 0) for r in rows) / len(rows), 2),
+        "reward_mean": round(sum(r["rl/reward"] for r in rows) / len(rows), 4),
+        "logprob_gap_mean": round(sum(r.get("rl/logprob_gap", 0) for r in rows) / len(rows), 4),
+        "run_dir": str(run.path),
+    }
+
+
+def run_trl(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    import torch
+    from trl import GRPOConfig, GRPOTrainer
+
+    from sparring.envs.base import make_env
+    from sparring.envs.rewards import reward_funcs_for
+    from sparring.models import load_tokenizer, materialize
+    from sparring.rl.session import PromptBook
+    from sparring.seeding import seed_everything
+    from sparring.sft.lora import make_lora_config
+    from transformers import AutoModelForCausalLM
+    from transformers.trainer_callback import TrainerCallback
+
+    cfg = bench_config(args, out)
+    seed_everything(SEED)
+    started = time.perf_counter()
+    env = make_env("jokes", {})
+    model = AutoModelForCausalLM.from_pretrained(materialize("smollm2-135m"), dtype=torch.float32)
+    tokenizer = load_tokenizer("smollm2-135m")
+    dataset = PromptBook(list(env.prompts("train", seed=SEED))).dataset()
+    timers = {"generate": 0.0, "reward": 0.0}
+
+    class TimedGRPO(GRPOTrainer):  # the same trainer, with its generate and reward phases timed
+        def _generate_single_turn(self, *a: Any, **k: Any):
+            t0 = time.perf_counter()
+            try:
+                return super()._generate_single_turn(*a, **k)
+            finally:
+                timers["generate"] += time.perf_counter() - t0
+
+        def _calculate_rewards(self, *a: Any, **k: Any):
+            t0 = time.perf_counter()
+            try:
+                return super()._calculate_rewards(*a, **k)
+            finally:
+                timers["reward"] += time.perf_counter() - t0
+
+    steps: list[dict[str, float]] = []
+
+    class StepTimes(TrainerCallback):
+        def on_step_begin(self, a, s, c, **kw):
+            timers.update(generate=0.0, reward=0.0, t0=time.perf_counter())
+
+        def on_step_end(self, a, s, c, **kw):
+            steps.append({"step": time.perf_counter() - timers["t0"], "generate": timers["generate"], "reward": timers["reward"]})
+
+        def on_log(self, a, s, c, logs=None, **kw):
+            if logs and "completions/mean_length" in logs and steps:
+                steps[-1]["completion_tokens"] = logs["completions/mean_length"]
+                steps[-1]["reward_mean"] = logs.get("reward", 0.0)
+
+    rl = cfg.rl
+    grpo_args = GRPOConfig(
+        output_dir=str(out / "trl"), per_device_train_batch_size=rl.batch_size, gradient_accumulation_steps=1,
+        num_generations=rl.num_generations, max_completion_length=rl.rollout.max_new_tokens, temperature=1.0, top_p=1.0,
+        max_steps=rl.steps, learning_rate=rl.learning_rate, lr_scheduler_type="constant", beta=0.0, logging_steps=1,
+        save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=not torch.cuda.is_available(), bf16=False, seed=SEED,
+        data_seed=SEED, dataloader_num_workers=0,
+    )
+    trainer = TimedGRPO(model=model, reward_funcs=reward_funcs_for(env), args=grpo_args, train_dataset=dataset,
+                        processing_class=tokenizer, peft_config=make_lora_config(model, rl.lora), callbacks=[StepTimes()])
+    setup = time.perf_counter() - started
+    t0 = time.perf_counter()
+    trainer.train()
+    loop = time.perf_counter() - t0
+    samples = rl.steps * rl.batch_size
+    n = len(steps)
+    mean = lambda key: sum(s.get(key, 0.0) for s in steps) / n  # noqa: E731
+    split = {"generate_s": mean("generate"), "reward_s": mean("reward"), "sync_s": 0.0, "step_s": mean("step")}
+    split["learn_s"] = split["step_s"] - split["generate_s"] - split["reward_s"]
+    env.close()
+    return {
+        "samples": samples, "loop_seconds": round(loop, 2), "samples_per_s": round(samples / loop, 3),
+        "total_seconds": round(setup + loop, 2), "startup_and_outputs_seconds": round(setup, 2),
+        "step_split_s": {k: round(v, 3) for k, v in split.items()},
+        "completion_tokens_mean": round(mean("completion_tokens"), 2), "reward_mean": round(mean("reward_mean"), 4),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- driver
+
+
+def child(side: str, argv: list[str], out: Path) -> dict[str, Any]:
+    """Run one side in its own process; its last stdout line is its JSON."""
+    result_file = out / f"{side}.json"
+    cmd = [sys.executable, "-m", "sparring.bench.rl", "--side", side, "--out", str(out), *argv]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "RAY_USAGE_STATS_ENABLED": "0"})
+    if proc.returncode != 0 or not result_file.is_file():
+        return {"error": f"exit {proc.returncode}", "stderr_tail": proc.stderr[-3000:]}
+    return json.loads(result_file.read_text())
+
+
+def markdown(r: dict[str, Any]) -> str:
+    s, t = r["sparring"], r["trl"]
+    if "error" in s or "error" in t:
+        return f"benchmark failed: sparring {s.get('error', 'ok')}, trl {t.get('error', 'ok')}"
+
+    def split(x: dict[str, Any]) -> str:
+        p = x["step_split_s"]
+        return " / ".join(f"{p.get(k, 0):.2f}" for k in ("generate_s", "reward_s", "learn_s", "sync_s"))
+
+    rows = [
+        ("GRPO samples/s (training loop)", f"{s['samples_per_s']}", f"{t['samples_per_s']}"),
+        ("ratio sparring / TRL", f"**{r['ratios']['sparring_vs_trl_grpo']}x** (target >= {TARGET_RATIO:.0f}x)", ""),
+        ("seconds per step", f"{s['step_split_s']['step_s']:.2f}", f"{t['step_split_s']['step_s']:.2f}"),
+        ("split generate / reward / learn / sync (s)", split(s), split(t)),
+        ("mean completion tokens (cap the same)", s["completion_tokens_mean"], t["completion_tokens_mean"]),
+        ("mean reward", s["reward_mean"], t["reward_mean"]),
+        ("startup (+ outputs) outside the loop, s", s["startup_and_outputs_seconds"], t["startup_and_outputs_seconds"]),
+    ]
+    head = f"{r['steps']} steps x {r['batch_size']} completions ({r['num_generations']} per prompt, <= {r['max_new_tokens']} tokens), SmolLM2-135M, load avg {r['load_before']} -> {r['load_after']}"
+    return head + "\n\n" + "\n".join(["| measure | sparring (llama.cpp actors) | TRL GRPOTrainer (transformers) |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows])
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--num-generations", type=int, default=4)
+    ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=2, help="sparring rollout actors (2 cores: 2 actors x 1 thread)")
+    ap.add_argument("--quant", default="q8_0", choices=["f32", "f16", "q8_0"], help="GGUF type of the rollout policy")
+    ap.add_argument("--learner-bf16", action="store_true", help="sparring learner under bf16 autocast (TRL baseline stays fp32)")
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--side", choices=["sparring", "trl"], help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    out = args.out or Path(tempfile.mkdtemp(prefix="bench-rl-"))
+    out.mkdir(parents=True, exist_ok=True)
+    if args.side:
+        result = run_sparring(args, out / "sparring") if args.side == "sparring" else run_trl(args, out)
+        (out / f"{args.side}.json").write_text(json.dumps(result, indent=2))
+        print(json.dumps(result))
+        return result
+
+    passthrough = ["--steps", str(args.steps), "--batch-size", str(args.batch_size), "--num-generations", str(args.num_generations),
+                   "--max-new-tokens", str(args.max_new_tokens), "--workers", str(args.workers), "--quant", args.quant]
+    if args.learner_bf16:
+        passthrough.append("--learner-bf16")
+    result: dict[str, Any] = {
+        "steps": args.steps, "batch_size": args.batch_size, "num_generations": args.num_generations,
+        "max_new_tokens": args.max_new_tokens, "workers": args.workers, "quant": args.quant, "learner_bf16": args.learner_bf16,
+        "cpu_count": os.cpu_count(), "load_before": load_avg(),
+    }
+    from sparring.models import materialize_embedded
+
+    materialize_embedded()  # the one-time GGUF -> safetensors conversion is not part of either side
+    result["trl"] = child("trl", passthrough, out)
+    result["sparring"] = child("sparring", passthrough, out)
+    result["load_after"] = load_avg()
+    ok = "error" not in result["sparring"] and "error" not in result["trl"]
+    ratio = round(result["sparring"]["samples_per_s"] / result["trl"]["samples_per_s"], 2) if ok else None
+    result["ratios"] = {"sparring_vs_trl_grpo": ratio}
+    result["targets"] = {"ratio": TARGET_RATIO, "ratio_met": bool(ratio and ratio >= TARGET_RATIO)}
+    result["summary"] = {"sparring_samples_per_s": result["sparring"].get("samples_per_s"), "trl_samples_per_s": result["trl"].get("samples_per_s"), "ratio": ratio}
+    (out / "bench_rl.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    print()
+    print(markdown(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
