@@ -138,6 +138,11 @@ def stage_export(cfg: RunConfig, run: RunDir, tracker: Tracker, stages: list[str
         model_card=cfg.export.model_card,
         system_prompt=system_prompt,
     )
+    if cfg.env.name == "qa":  # the Q/A plan: the exported model answers held-out questions over HTTP
+        from sparring.qa_recipe import served_qa_eval
+
+        served = served_qa_eval(cfg, run)
+        tracker.log({f"served/{k}": v for k, v in served.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}, step=0)
 
 
 def stage_report(cfg: RunConfig, run: RunDir, tracker: Tracker, stages: list[str]) -> None:

@@ -77,6 +77,10 @@ def build_sections(run: RunDir) -> tuple[list[Section], dict[str, Any]]:
             sections.append(("Samples on the same prompts", [("table", (["prompt", "before", "after"], [[s.get("prompt", ""), s.get("before", ""), s.get("after", "")] for s in samples[:20]]))]))
     else:
         sections.append(("Evaluation", [("p", "No eval stage output yet (eval/summary.json missing).")]))
+    served = manifest.get("served_qa")
+    if served:
+        rows_served = [[k, _fmt(v)] for k, v in served.items() if not isinstance(v, (dict, list))]
+        sections.append(("Served check (real HTTP server)", [("table", (["field", "value"], rows_served))]))
     if plots:
         sections.append(("Training curves", [("img", p) for p in plots.values()]))
     final = _final_metrics(rows)
