@@ -27,19 +27,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import queue
-import shutil
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import chess
 import chess.engine
 
 from sparring.errors import SparringError, UserInputError
 from sparring.evaluators.chess_metrics import MATE_CP, cp_from_score
+from sparring.evaluators.stockfish_uci import INSTALL_FIX, CoalescingUciProtocol, ScoreCache, find_stockfish
 
 # 1,000 nodes (depth ~7-8 per search) is the knee of quality against cost: against a 400k-node
 # MultiPV search, the per-move reward's mean error on the 0..1 win scale is 0.061 at 500 nodes (23%
@@ -51,82 +49,8 @@ DEFAULT_PLAY_NODES = 20_000
 DEFAULT_HASH_MB = 1
 DEFAULT_TIMEOUT_S = 10.0
 STARTUP_TIMEOUT_S = 30.0
-STOCKFISH_CANDIDATES = ("/usr/games/stockfish", "/usr/bin/stockfish", "/usr/local/bin/stockfish")
-INSTALL_FIX = "apt-get install -y stockfish (or set SPARRING_STOCKFISH=/path/to/stockfish)"
 _ENGINE_FAILURES = (chess.engine.EngineError, chess.engine.EngineTerminatedError, TimeoutError,
                     asyncio.TimeoutError, OSError, RuntimeError)
-
-
-class CoalescingUciProtocol(chess.engine.UciProtocol):
-    """python-chess' UCI protocol, but the lines of one event-loop turn (``ucinewgame``,
-    ``position``, ``go``) leave in one pipe write: one wake-up of Stockfish per search instead of
-    three (measured: the separate writes cost more than a 1,000-node search on a busy machine)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._pending: list[str] = []
-
-    def send_line(self, line: str) -> None:
-        if not self._pending:
-            self.loop.call_soon(self._flush)
-        self._pending.append(line)
-
-    def _flush(self) -> None:
-        lines, self._pending = self._pending, []
-        if self.transport is not None and lines:
-            stdin = self.transport.get_pipe_transport(0)
-            stdin.write("".join(line + "\n" for line in lines).encode("utf-8"))  # type: ignore[attr-defined]
-
-
-def find_stockfish(explicit: str | None = None) -> str:
-    """The Stockfish binary: ``explicit``, then $SPARRING_STOCKFISH, PATH, the Debian locations."""
-    for source, candidate in (("stockfish path", explicit), ("$SPARRING_STOCKFISH", os.environ.get("SPARRING_STOCKFISH"))):
-        if candidate:
-            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-                return candidate
-            raise UserInputError(f"Stockfish binary {candidate!r} does not exist or is not executable",
-                                 where=source, fix=INSTALL_FIX)
-    found = shutil.which("stockfish")
-    if found:
-        return found
-    for candidate in STOCKFISH_CANDIDATES:
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    raise UserInputError("Stockfish binary not found (looked at $SPARRING_STOCKFISH, PATH, "
-                         + ", ".join(STOCKFISH_CANDIDATES) + ")", where="stockfish", fix=INSTALL_FIX)
-
-
-class ScoreCache:
-    """A thread-safe LRU map with hit/miss counters (keys: (FEN, move, limit key))."""
-
-    def __init__(self, max_entries: int = 200_000):
-        self.max_entries = max_entries
-        self._data: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: Hashable) -> Any:
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                self.hits += 1
-                return self._data[key]
-            self.misses += 1
-            return None
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
-                self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def stats(self) -> dict[str, int]:
-        return {"entries": len(self._data), "hits": self.hits, "misses": self.misses}
 
 
 @dataclass(frozen=True)
@@ -211,7 +135,7 @@ class StockfishEngine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, make_coro: Any, what: str) -> Any:
+    def _run(self, make_coro: Any, what: str, searches: int = 1) -> Any:
         """Run ``make_coro(protocol)`` on the engine's loop with the per-call timeout; on a timeout
         or a dead process restart and run it again (up to ``max_attempts``).
 
@@ -240,7 +164,7 @@ class StockfishEngine:
                     self.restarts += 1
                     continue
                 try:
-                    return future.result(timeout=self.timeout_s)
+                    return future.result(timeout=self.timeout_s * searches)
                 except _ENGINE_FAILURES as exc:
                     last = exc
                     self._kill()
@@ -251,56 +175,88 @@ class StockfishEngine:
     # -- searches ----------------------------------------------------------------------------
     def _search(self, fen: str, *, multipv: int | None = None, root_moves: list[chess.Move] | None = None,
                 info: chess.engine.Info = chess.engine.INFO_SCORE) -> tuple[chess.Move | None, list[dict]]:
+        """One search; returns (best move, MultiPV info lines)."""
+        return self._searches(fen, [root_moves], multipv=multipv, info=info)[0]
+
+    def _searches(self, fen: str, plans: list[list[chess.Move] | None], *, multipv: int | None = None,
+                  info: chess.engine.Info = chess.engine.INFO_SCORE,
+                  skip_best: bool = False) -> list[tuple[chess.Move | None, list[dict]] | None]:
+        """Several searches of one position in one trip to the engine's thread (each with its own
+        ``ucinewgame``, so each result is what it would be alone).  ``plans``: None for a full
+        search, a move list for ``root_moves``.  With ``skip_best``, a one-move plan whose move the
+        first (full) search chose is skipped (None in its place)."""
         board = chess.Board(fen)
         limit = chess.engine.Limit(nodes=self.nodes)
 
-        async def search(protocol: Any) -> tuple[chess.Move | None, list[dict]]:
-            # A fresh hash and history before every search, without python-chess' extra isready
-            # round trip (Stockfish handles ucinewgame synchronously before the next command).
-            protocol.send_line("ucinewgame")
-            analysis = await protocol.analysis(board, limit, multipv=multipv, game=self._search_game, info=info,
-                                               root_moves=root_moves)
-            with analysis:
-                best = await analysis.wait()
-            return best.move, analysis.multipv
+        async def search_all(protocol: Any) -> list[tuple[chess.Move | None, list[dict]] | None]:
+            results: list[tuple[chess.Move | None, list[dict]] | None] = []
+            for root_moves in plans:
+                if skip_best and results and root_moves and results[0] and results[0][0] == root_moves[0]:
+                    results.append(None)
+                    continue
+                # A fresh hash and history before every search, without python-chess' extra isready
+                # round trip (Stockfish handles ucinewgame synchronously before the next command).
+                protocol.send_line("ucinewgame")
+                analysis = await protocol.analysis(board, limit, multipv=multipv, game=self._search_game, info=info,
+                                                   root_moves=root_moves)
+                with analysis:
+                    best = await analysis.wait()
+                results.append((best.move, analysis.multipv))
+                self.searches += 1
+            return results
 
-        self.searches += 1
-        return self._run(search, f"FEN {fen!r}")
+        return self._run(search_all, f"FEN {fen!r}", searches=len(plans))
 
     def _limit_key(self, mode: str) -> str:
         return f"{mode}@nodes={self.nodes}"
 
+    @staticmethod
+    def _cp(fen: str, found: tuple[chess.Move | None, list[dict]], what: str) -> int:
+        lines = found[1]
+        if not lines or "score" not in lines[0]:
+            raise SparringError(f"Stockfish returned no score for {what} in FEN {fen!r} (no legal moves?)")
+        return cp_from_score(lines[0]["score"].relative)
+
+    def _best_key(self, fen: str) -> tuple[str, str, str]:
+        return (fen, "*best", self._limit_key("best"))
+
+    def _move_key(self, fen: str, uci: str) -> tuple[str, str, str]:
+        return (fen, uci, self._limit_key("move"))
+
     def best(self, fen: str) -> tuple[str, int]:
         """The best move (UCI) and its cp from the mover's view, from one single-PV search."""
-        key = (fen, "*best", self._limit_key("best"))
-        hit = self.cache.get(key)
+        hit = self.cache.get(self._best_key(fen))
         if hit is not None:
             return hit
-        move, lines = self._search(fen)
-        if move is None or "score" not in lines[0]:
+        found = self._search(fen)
+        if found[0] is None:
             raise SparringError(f"Stockfish returned no move for FEN {fen!r} (no legal moves?)")
-        result = (move.uci(), cp_from_score(lines[0]["score"].relative))
-        self.cache.put(key, result)
+        result = (found[0].uci(), self._cp(fen, found, "the best move"))
+        self.cache.put(self._best_key(fen), result)
         return result
 
     def move_value(self, fen: str, uci: str) -> int:
         """cp of one move from the mover's view: a search restricted to it (``root_moves``)."""
-        key = (fen, uci, self._limit_key("move"))
-        hit = self.cache.get(key)
-        if hit is not None:
-            return hit
-        _, lines = self._search(fen, root_moves=[chess.Move.from_uci(uci)])
-        if "score" not in lines[0]:
-            raise SparringError(f"Stockfish returned no score for {uci} in FEN {fen!r}")
-        cp = cp_from_score(lines[0]["score"].relative)
-        self.cache.put(key, cp)
-        return cp
+        return self.move_values(fen, [uci])[uci]
+
+    def move_values(self, fen: str, moves: Iterable[str]) -> dict[str, int]:
+        """cp of each move searched alone (``root_moves=[move]``); the uncached ones in one trip."""
+        wanted = list(dict.fromkeys(moves))
+        values = {u: self.cache.get(self._move_key(fen, u)) for u in wanted}
+        missing = [u for u in wanted if values[u] is None]
+        if missing:
+            found = self._searches(fen, [[chess.Move.from_uci(u)] for u in missing])
+            for uci, result in zip(missing, found):
+                assert result is not None
+                values[uci] = self._cp(fen, result, uci)
+                self.cache.put(self._move_key(fen, uci), values[uci])
+        return values  # type: ignore[return-value]
 
     def analyse_moves(self, fen: str, moves: Iterable[str] | None = None) -> dict[str, int]:
         """``{uci: cp}`` for ``moves`` (each searched alone) or, with None, for every legal move
         from one MultiPV search (moves that search did not reach are searched alone)."""
         if moves is not None:
-            return {uci: self.move_value(fen, uci) for uci in moves}
+            return self.move_values(fen, moves)
         key = (fen, "*all", self._limit_key("multipv"))
         hit = self.cache.get(key)
         if hit is not None:
@@ -313,9 +269,9 @@ class StockfishEngine:
         for line in lines:
             if line.get("pv") and "score" in line:
                 values.setdefault(line["pv"][0].uci(), cp_from_score(line["score"].relative))
-        for uci in legal:
-            if uci not in values:
-                values[uci] = self.move_value(fen, uci)
+        unreached = [u for u in legal if u not in values]
+        if unreached:
+            values.update(self.move_values(fen, unreached))
         self.cache.put(key, values)
         return dict(values)
 
@@ -328,7 +284,20 @@ class StockfishEngine:
             return MoveScore(uci, values[uci], values[best_uci], best_uci)
         if mode != "per_move":
             raise UserInputError(f"unknown scoring mode {mode!r}", where="scoring", fix="use per_move or multipv")
-        best_uci, cp_best = self.best(fen)
+        best = self.cache.get(self._best_key(fen))
+        if best is None:
+            # the best-move search and the move's search in one trip (the second is skipped when
+            # the move is the best move or already cached)
+            cached_move = self.cache.get(self._move_key(fen, uci))
+            plans = [None] if cached_move is not None else [None, [chess.Move.from_uci(uci)]]
+            found = self._searches(fen, plans, skip_best=True)
+            if found[0] is None or found[0][0] is None:
+                raise SparringError(f"Stockfish returned no move for FEN {fen!r} (no legal moves?)")
+            best = (found[0][0].uci(), self._cp(fen, found[0], "the best move"))
+            self.cache.put(self._best_key(fen), best)
+            if len(found) > 1 and found[1] is not None:
+                self.cache.put(self._move_key(fen, uci), self._cp(fen, found[1], uci))
+        best_uci, cp_best = best
         cp_move = cp_best if uci == best_uci else self.move_value(fen, uci)
         return MoveScore(uci, cp_move, max(cp_best, cp_move), best_uci)
 
@@ -411,4 +380,5 @@ class StockfishPool:
         self.close()
 
 
-__all__ = ["DEFAULT_NODES", "MATE_CP", "MoveScore", "ScoreCache", "StockfishEngine", "StockfishPool", "find_stockfish"]
+__all__ = ["DEFAULT_NODES", "INSTALL_FIX", "MATE_CP", "CoalescingUciProtocol", "MoveScore", "ScoreCache", "StockfishEngine",
+           "StockfishPool", "find_stockfish"]

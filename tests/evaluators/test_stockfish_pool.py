@@ -60,7 +60,22 @@ def test_cache_hits_skip_the_engine(engine: StockfishEngine) -> None:
     first = engine.score_move(ITALIAN, "a2a3")
     searches, hits = engine.searches, engine.cache.hits
     again = engine.score_move(ITALIAN, "a2a3")
-    assert again == first and engine.searches == searches and engine.cache.hits == hits + 2
+    assert again == first and engine.searches == searches and engine.cache.hits == hits + 2  # best + move
+
+
+def test_batched_searches_equal_searches_alone_and_skip_the_best_move() -> None:
+    moves = ["d2d3", "b1c3", "a2a3"]
+    with StockfishEngine(nodes=1000) as batched, StockfishEngine(nodes=1000) as alone:
+        together = batched.move_values(ITALIAN, moves)
+        assert batched.searches == 3
+        assert together == {u: alone.move_value(ITALIAN, u) for u in reversed(moves)}
+        best_uci, _ = alone.best(ITALIAN)
+        fresh = StockfishEngine(nodes=1000)
+        try:
+            assert fresh.score_move(ITALIAN, best_uci).is_best and fresh.searches == 1  # no second search
+            assert fresh.score_move(ITALIAN, "a2a3").cp_move == together["a2a3"] and fresh.searches == 2
+        finally:
+            fresh.close()
 
 
 def test_cache_is_lru_bounded() -> None:
