@@ -106,7 +106,9 @@ def wilson_interval(score: float, n: int, z: float = 1.959964) -> tuple[float, f
     denom = 1.0 + z * z / n
     centre = (score + z * z / (2 * n)) / denom
     half = z * math.sqrt(score * (1.0 - score) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low, high = centre - half, centre + half
+    # at a score of exactly 0 or 1 the bound is exactly 0 or 1; keep float noise from making it finite
+    return (0.0 if low < 1e-12 else low), (1.0 if high > 1.0 - 1e-12 else high)
 
 
 def elo_estimate(wins: int, draws: int, losses: int) -> dict[str, Any]:

@@ -81,6 +81,7 @@ def test_elo_estimate_values() -> None:
 
 
 def test_elo_estimate_sweeps_and_empty() -> None:
+    assert elo_estimate(10, 0, 0)["elo_high"] is None and elo_estimate(0, 0, 10)["elo_low"] is None
     sweep = elo_estimate(8, 0, 0)
     assert sweep["score"] == 1.0 and sweep["elo"] is None and sweep["elo_high"] is None and sweep["elo_low"] > 0
     lost = elo_estimate(0, 0, 8)
