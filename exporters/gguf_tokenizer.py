@@ -141,10 +141,10 @@ def _spm_vocab(tokenizer: Any, model_dir: Path, vocab_size: int) -> tuple[list[b
             continue
         if token == unk:
             kind = UNKNOWN
+        elif _BYTE_TOKEN.fullmatch(token):  # byte-fallback pieces, even when declared as added tokens
+            kind = BYTE
         elif i in added:
             kind = CONTROL if added[i].special or _looks_special(token) else USER_DEFINED
-        elif _BYTE_TOKEN.fullmatch(token):
-            kind = BYTE
         else:
             kind = NORMAL
         tokens.append(token.encode("utf-8"))

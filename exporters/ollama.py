@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from sparring.errors import UserInputError
-from sparring.exporters.base import ExportOptions, Exporter, atomic_export_dir
-from sparring.exporters.gguf import build_ggufs, estimate_gguf_bytes, gguf_file_name
-from sparring.exporters.gguf_writer import GGUF_QUANTS, SUPPORTED_MODEL_TYPES
+from sparring.exporters.base import ExportOptions, atomic_export_dir
+from sparring.exporters.gguf import GGUFExporter, build_ggufs, gguf_file_name
 from sparring.exporters.ollama_template import OllamaChat, compare_with_hf, derive_chat
 from sparring.registry import register_exporter
 from sparring.types import Artifact
@@ -123,16 +122,10 @@ def verify_modelfile(path: Path, records: dict[str, dict[str, Any]], tokenizer: 
 
 
 @register_exporter("ollama")
-class OllamaExporter(Exporter):
-    """GGUF + Modelfile for ``ollama create``."""
+class OllamaExporter(GGUFExporter):
+    """GGUF + Modelfile for ``ollama create`` (the GGUF exporter's types, defaults and estimate)."""
 
     format = "ollama"
-    quants = GGUF_QUANTS
-    default_quants = ("q8_0",)
-    model_types = SUPPORTED_MODEL_TYPES
-
-    def estimate_bytes(self, model_dir: Path, options: ExportOptions) -> int:
-        return estimate_gguf_bytes(model_dir, options.quants_or(self.default_quants))
 
     def export(self, model_dir: Path, out_dir: Path, options: ExportOptions) -> list[Artifact]:
         from sparring.exporters.gguf_adapter import verify_lora_gguf, write_lora_gguf

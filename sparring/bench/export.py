@@ -24,25 +24,15 @@ from typing import Any
 TARGET_F16_SECONDS = 15.0
 TARGET_Q4_K_M_MB = 110.0
 TINYLLAMA_CONFIG = {  # TinyLlama-1.1B-Chat-v1.0's config.json (the fields that set its size)
-    "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22, "num_attention_heads": 32,
+    "model_type": "llama", "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22, "num_attention_heads": 32,
     "num_key_value_heads": 4, "vocab_size": 32000, "tie_word_embeddings": False,
 }
 
 
-def llama_parameter_count(cfg: dict[str, Any]) -> int:
-    """Parameters of a Llama-family model from its config (embeddings, attention, MLP, norms, head)."""
-    h, inter, layers, vocab = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
-    head_dim = cfg.get("head_dim") or h // cfg["num_attention_heads"]
-    kv = cfg.get("num_key_value_heads", cfg["num_attention_heads"]) * head_dim
-    per_layer = h * h * 2 + h * kv * 2 + 3 * h * inter + 2 * h
-    return vocab * h * (1 if cfg.get("tie_word_embeddings") else 2) + layers * per_layer + h
-
-
 def config_sizes_mb(cfg: dict[str, Any], quants: list[str]) -> dict[str, float]:
-    from sparring.exporters.gguf import BITS_PER_WEIGHT
+    from sparring.exporters.model_card import size_estimate
 
-    params = llama_parameter_count(cfg)
-    return {q: round(params * BITS_PER_WEIGHT[q] / 8 / 1e6, 1) for q in quants}
+    return {q: round(size_estimate(cfg, q) / 1e6, 1) for q in quants}
 
 
 def bench_quant(model_dir: Path, work: Path, quant: str, reference: Any) -> dict[str, Any]:
