@@ -14,6 +14,7 @@ Exercised by ``pytest tests/exporters/test_mlc.py``.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,7 @@ class MLCExporter(Exporter):
         quants = options.quants_or(self.default_quants)
         self.check(model_dir, ExportOptions(quants=quants))
         reference = HFReference.build(model_dir, n_tokens=GREEDY_TOKENS)  # one transformers reference for every quant
-        name = options.name or model_dir.name
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", options.name or model_dir.name).strip("-") or "model"
         with atomic_export_dir(out_dir, format=self.format, failed_root=options.exports_root, failed_name=options.label) as stage:
             stage.info["source"] = options.source or str(model_dir)
             for quant in quants:
