@@ -118,8 +118,8 @@ def run_eval(config: Path, model: str, compare_model: Optional[str], samples: Op
         if cfg.env.name == "chess":
             return _run_chess_eval(env, cfg, gen_a, gen_b, model, compare_model, n, games, opponents, puzzles, out_dir, settings)
         if gen_b is None:
-            return harness.evaluate(env, gen_a, samples=n, seed=cfg.seed, out_dir=out_dir, label=model, batch_size=cfg.eval.batch_size, settings=settings)
-        return harness.compare(env, gen_a, gen_b, samples=n, seed=cfg.seed, out_dir=out_dir, labels=(model, compare_model), batch_size=cfg.eval.batch_size, settings=settings)
+            return harness.evaluate(env, gen_a, samples=n, seed=cfg.seed, out_dir=out_dir, label=model, batch_size=cfg.eval.batch_size, settings=settings, progress=True)
+        return harness.compare(env, gen_a, gen_b, samples=n, seed=cfg.seed, out_dir=out_dir, labels=(model, compare_model), batch_size=cfg.eval.batch_size, settings=settings, progress=True)
 
 
 def _run_chess_eval(env, cfg, gen_a, gen_b, model, compare_model, n, games, opponents, puzzles, out_dir, settings) -> dict[str, Any]:

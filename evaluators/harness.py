@@ -49,9 +49,14 @@ def eval_prompts(env: Env, samples: int, seed: int = 0, split: str = "test") -> 
     return out
 
 
-def _generate(generate_fn: GenerateFn, prompts: list[Prompt], batch_size: int) -> list[dict[str, Any]]:
+def _generate(generate_fn: GenerateFn, prompts: list[Prompt], batch_size: int, label: str = "", progress: bool = False) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for start in range(0, len(prompts), batch_size):
+    starts = range(0, len(prompts), batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"generating ({label})", unit="batch", total=len(starts))
+    for start in starts:
         chunk = prompts[start : start + batch_size]
         t0 = time.perf_counter()
         outs = list(generate_fn(chunk))
@@ -120,8 +125,8 @@ def _score_all(env: Env, prompts: list[Prompt], gens: list[dict[str, Any]]) -> l
     return env.score_batch(prompts, [g["text"] for g in gens])
 
 
-def run_model(env: Env, generate_fn: GenerateFn, prompts: list[Prompt], *, batch_size: int = 16, label: str = "model") -> dict[str, Any]:
-    gens = _generate(generate_fn, prompts, batch_size)
+def run_model(env: Env, generate_fn: GenerateFn, prompts: list[Prompt], *, batch_size: int = 16, label: str = "model", progress: bool = False) -> dict[str, Any]:
+    gens = _generate(generate_fn, prompts, batch_size, label, progress)
     result = summarize(env.name, prompts, gens, _score_all(env, prompts, gens))
     result["label"] = label
     return result
@@ -147,10 +152,11 @@ def evaluate(
     split: str = "test",
     batch_size: int = 16,
     settings: dict[str, Any] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Generate on ``samples`` test prompts, score them, aggregate, and write the report."""
     prompts = eval_prompts(env, samples, seed, split)
-    result = run_model(env, generate_fn, prompts, batch_size=batch_size, label=label)
+    result = run_model(env, generate_fn, prompts, batch_size=batch_size, label=label, progress=progress)
     result.update({"seed": seed, "split": split, "settings": settings or {}})
     if out_dir is not None:
         result["files"] = write_report(result, out_dir, env.name, result_markdown(result, MD_SAMPLES))
@@ -169,13 +175,14 @@ def compare(
     split: str = "test",
     batch_size: int = 16,
     settings: dict[str, Any] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Both models on the same prompts; ``delta`` is first minus second for every metric."""
     if labels[0] == labels[1]:
         labels = (labels[0], f"{labels[1]} (2)")
     prompts = eval_prompts(env, samples, seed, split)
-    a = run_model(env, generate_a, prompts, batch_size=batch_size, label=labels[0])
-    b = run_model(env, generate_b, prompts, batch_size=batch_size, label=labels[1])
+    a = run_model(env, generate_a, prompts, batch_size=batch_size, label=labels[0], progress=progress)
+    b = run_model(env, generate_b, prompts, batch_size=batch_size, label=labels[1], progress=progress)
     delta: dict[str, float] = {}
     for section in ("metrics", "components", "rules"):
         for k, v in a[section].items():

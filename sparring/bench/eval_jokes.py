@@ -41,7 +41,7 @@ def run(n: int, model: str, batch_size: int, max_new_tokens: int, temperature: f
 
     out_dir = out or Path(tempfile.mkdtemp(prefix="bench-eval-jokes-"))
     t1 = time.perf_counter()
-    result = evaluate(env, generate_fn, samples=n, seed=seed, out_dir=out_dir, label=model, batch_size=batch_size)
+    result = evaluate(env, generate_fn, samples=n, seed=seed, out_dir=out_dir, label=model, batch_size=batch_size, progress=True)
     wall = time.perf_counter() - t1
     return {
         "model": model,
