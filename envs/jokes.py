@@ -55,7 +55,7 @@ class JokesOptions(EnvOptions):
     pun_weight: float = Field(0.5, ge=0, description="Weight of the pun term in the graded part of the reward.")
     novelty_weight: float = Field(0.3, ge=0, description="Weight of the novelty term in the graded part of the reward.")
     topic_weight: float = Field(0.2, ge=0, description="Weight of the topic-relevance term in the graded part of the reward.")
-    wordplay_threshold: float = Field(0.25, ge=0, le=1, description="Pun evidence needed for a joke to pass (0.25: any one finding; the graded pun term is in the reward either way).")
+    wordplay_threshold: float = Field(0.5, ge=0, le=1, description="Pun evidence a joke needs to pass (0.5: one strong finding or two weak ones; 0.25: any one finding). The graded pun term is in the reward either way.")
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="Share of training topics held out for the validation split (seeded).")
 
 

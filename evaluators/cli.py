@@ -56,7 +56,7 @@ def _print_verdict(verdict) -> None:
     typer.echo(f"{'PASSED' if verdict.passed else 'FAILED'}  pun={verdict.pun:.2f} novelty={verdict.novelty:.2f}")
 
 
-def validate_jsonl(path: Path, corpus_source: str, wordplay_threshold: float = 0.25) -> int:
+def validate_jsonl(path: Path, corpus_source: str, wordplay_threshold: float = 0.5) -> int:
     """Print one JSON verdict per line of ``path``; return the exit code."""
     from sparring.evaluators.joke_validator import validate_joke
 
@@ -217,7 +217,7 @@ def register(app: typer.Typer) -> None:
         corpus: str = typer.Option("none", "--corpus", help="Novelty reference: none, builtin (the training corpus) or a JSONL file."),
         topic: Optional[str] = typer.Option(None, "--topic", help="The joke's topic (a pun on it counts as wordplay)."),
         as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
-        wordplay_threshold: float = typer.Option(0.25, "--wordplay-threshold", min=0.0, max=1.0, help="Pun evidence needed to pass (0.25: any one finding)."),
+        wordplay_threshold: float = typer.Option(0.5, "--wordplay-threshold", min=0.0, max=1.0, help="Pun evidence needed to pass (0.5: one strong finding or two weak ones; 0.25: any one)."),
     ) -> None:
         """Judge a joke with every rule; exit 0 pass, 1 fail, 2 bad input."""
         if (text is None) == (jsonl is None):

@@ -224,7 +224,7 @@ _INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "est", "ly", "y", "ier
 def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayResult:
     """Grade the wordplay of one joke; deterministic, never raises on any strings."""
     q_words = words(question)
-    a_raw = [t for t in _hyphen_aware_words(answer)]
+    a_raw = [t for t in hyphen_aware_words(answer)]
     a_words = [w for w in a_raw if w not in STOPWORDS]
     related = list(dict.fromkeys(_content(q_words) + _content(words(topic or ""))))
     evidence: list[Evidence] = []
@@ -260,7 +260,7 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
     return WordplayResult(score=round(1.0 - miss, 4), evidence=kept)
 
 
-def _hyphen_aware_words(text: str) -> list[str]:
+def hyphen_aware_words(text: str) -> list[str]:
     """Like ``words`` but keeps hyphenated coinages ("two-tired") as one token."""
     s = clean_unicode(text).lower().replace("\u2019", "'")
     return re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", s)

@@ -70,7 +70,7 @@ def build_indexes(rows: list[dict[str, Any]]) -> tuple[JokeIndex, JokeIndex]:
     return corpus, full
 
 
-THRESHOLDS = (0.0, 0.25, 0.5)
+THRESHOLDS = (0.0, 0.25, 0.5, 0.6)
 
 
 class _RePass:

@@ -108,6 +108,9 @@ def test_answer_copying_the_question_fails():
     assert not v.rules["answer_not_copy"][0]
     v = validate_joke("Q: Why did the cookie go to the doctor?\nA: The cookie went to the doctor.")
     assert not v.rules["answer_not_copy"][0]
+    v = validate_joke("Q: Why did the zucchini feel like a zucchini?\nA: Because it was a zucchini!")
+    assert not v.rules["answer_not_copy"][0]
+    assert validate_joke("Q: Why couldn't the tent fall asleep?\nA: It was too in-tents.").rules["answer_not_copy"][0]
 
 
 def test_repetition_loops_fail():
@@ -138,16 +141,15 @@ def test_literal_answers_have_no_wordplay():
     ]:
         r = wordplay(q, a)
         assert r.score < 0.5, (q, a, r.reason)
-        # the default threshold (0.25) lets single weak findings through; strict mode does not
-        assert not validate_joke(f"Q: {q}\nA: {a}", wordplay_threshold=0.5).passed
+        assert not validate_joke(f"Q: {q}\nA: {a}").passed
 
 
 def test_reuse_is_the_weakest_evidence_and_the_threshold_is_adjustable():
     r = wordplay("Why did the dog bark?", "The dog was hungry.")
     assert [e.kind for e in r.evidence] == ["reuse"] and r.score == 0.25
     joke = "Q: Why did the dog bark?\nA: The dog was hungry."
-    assert validate_joke(joke).rules["wordplay"][0]
-    assert not validate_joke(joke, wordplay_threshold=0.5).rules["wordplay"][0]
+    assert not validate_joke(joke).rules["wordplay"][0]
+    assert validate_joke(joke, wordplay_threshold=0.25).rules["wordplay"][0]
 
 
 def test_sound_index_finds_commoner_sound_alikes():
