@@ -85,12 +85,8 @@ def dashboard_url() -> str | None:
     return url
 
 
-def ray_info(local: bool | None = None) -> RayInfo:
-    """Where this process is connected now."""
-    import ray
-
-    if local is None:
-        local = bool(getattr(ray._private.worker.global_worker.node, "is_head", lambda: False)())
+def ray_info(local: bool) -> RayInfo:
+    """Where this process is connected now (``local``: whether this process started the cluster)."""
     return _info(local)
 
 

@@ -20,7 +20,6 @@ Exercised by ``pytest tests/rl/test_engines.py`` and ``python -m sparring.bench.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from sparring.errors import SparringError, UserInputError
+from sparring.exporters.base import sha256_file
 from sparring.registry import register_engine
 from sparring.rl.engines.base import Completion, Engine, GroupStepper, SamplingParams
 
@@ -45,14 +45,6 @@ def _backend() -> Any:
         llama_cpp.llama_backend_init()
         _BACKEND_READY = True
     return llama_cpp
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _Context:
@@ -194,7 +186,7 @@ class LlamaCppEngine(Engine):
         with os.fdopen(fd, "wb") as f:
             f.write(update.payload["gguf"])
         os.replace(tmp, path)
-        checksum = _file_sha256(path)  # what is on disk and about to be loaded
+        checksum = sha256_file(path)  # what is on disk and about to be loaded
         lc = self.c.lc
         if role == "adapter":
             adapter = lc.llama_adapter_lora_init(self.c.model.model, str(path).encode())
