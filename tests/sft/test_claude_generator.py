@@ -15,19 +15,32 @@ import pytest
 from sparring.errors import SparringError, UserInputError
 from sparring.sft.generators.claude import ClaudeSettings, generate_jokes_with_claude, parse_jokes, side_paths
 
-# jokes the validator passes and the corpus does not hold
+# jokes the validator passes and the corpus does not hold (checked by test_the_test_jokes)
 GOOD = [
     "Q: Why did the violin go to the gym?\nA: It wanted to get more string-th.",
-    "Q: Why was the math book sad?\nA: It had too many problems.",
-    "Q: Why did the electrician go to school?\nA: To keep up with current events.",
     "Q: Why did the baker go to therapy?\nA: He kneaded to talk about his loaf life.",
     "Q: Why did the lamp feel so bright at school?\nA: It was the lightest in its class.",
     "Q: Why did the kettle get a medal?\nA: It was whistle-blowing brave.",
-    "Q: Why did the river win the race?\nA: It took a shortcut through the current.",
+    "Q: Why did the glacier get a promotion?\nA: It was ice-olating the competition.",
+    "Q: Why did the spider buy a laptop?\nA: It wanted a better web-site.",
+    "Q: Why did the octopus cross the reef?\nA: It was well-armed for the trip.",
 ]
 CORPUS_COPY = "Q: Why did the scarecrow get promoted?\nA: He was outstanding in his field."
 NO_FORMAT = "Sure! Here's a joke about cheese: it is very gouda."
-NEAR_DUPLICATE = "Q: Why was the history book sad?\nA: It had too many problems."
+NEAR_DUPLICATE = "Q: Why did the guitar go to the gym?\nA: It wanted to get more string-th."  # GOOD[0], subject swapped
+
+
+def test_the_test_jokes():
+    """The scripted replies mean what the tests assume (update them if the validator changes)."""
+    from sparring.envs.jokes import load_reference_jokes
+    from sparring.evaluators.joke_validator import validate_joke
+    from sparring.evaluators.novelty import JokeIndex
+
+    corpus = JokeIndex.from_pairs(load_reference_jokes("builtin"))
+    for joke in GOOD + [NEAR_DUPLICATE]:
+        assert validate_joke(joke, corpus=corpus).passed, joke
+    assert validate_joke(CORPUS_COPY, corpus=corpus).failed_rules == ["novelty"]
+    assert "format" in validate_joke(NO_FORMAT, corpus=corpus).failed_rules
 
 
 class MessagesServer:

@@ -126,7 +126,7 @@ def test_data_info_counts_duplicates_tokens_and_joke_pass_rate(tmp_path: Path, t
     path = write_lines(tmp_path / "jokes.jsonl", [
         chat("Tell me a dad joke about cookies.", GOOD_JOKE, topic="cookies"),
         chat("Tell me a dad joke about cookies.", GOOD_JOKE, topic="cookies"),
-        chat("Tell me a dad joke about dogs.", "Q: What is a dog?\nA: A dog is an animal.", topic="dogs"),
+        chat("Tell me a dad joke about dogs.", "Q: Why did the dog bark?\nA: Why did the dog bark?", topic="dogs"),
         chat("Tell me a dad joke about cats.", "Sure! Here's a joke: cats are nice.", topic="cats"),
         '{"broken"',
     ])
@@ -136,7 +136,7 @@ def test_data_info_counts_duplicates_tokens_and_joke_pass_rate(tmp_path: Path, t
     assert info["tokens"]["min"] > 0 and info["over_length"]["count"] >= 1
     v = info["validator"]
     assert v["validator"] == "jokes" and v["checked"] == 3 and v["passed"] == 1
-    assert v["failed_rules"].get("format") == 1 and v["failed_rules"].get("wordplay", 0) >= 1
+    assert v["failed_rules"].get("format") == 1 and v["failed_rules"].get("answer_not_copy") == 2
     assert info["split"]["train"] + info["split"]["val"] == 3
 
 
