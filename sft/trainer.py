@@ -262,7 +262,7 @@ def sft_arguments(cfg: RunConfig, run: RunDir, has_val: bool):
         seed=cfg.seed,
         data_seed=cfg.seed,
         use_cpu=not cuda,
-        bf16=bool(cuda and torch.cuda.is_bf16_supported() and cfg.model.dtype != "float32"),
+        bf16=bool(cuda and torch.cuda.is_bf16_supported() and (cfg.model.dtype != "float32" or s.qlora)),
         fp16=False,
         dataloader_num_workers=0,
         disable_tqdm=False,
