@@ -21,13 +21,13 @@ from sparring.config import RunConfig
 from sparring.rundir import RunDir
 
 
-def export_snapshot(snapshot: str, out_dir: str, formats: list[str], gguf_quants: list[str], mlc_quants: list[str], run_dir: str) -> dict[str, Any]:
+def export_snapshot(snapshot: str, out_dir: str, formats: list[str], gguf_quants: list[str], mlc_quants: list[str], run_dir: str, step: int) -> dict[str, Any]:
     """Export one adapter snapshot (runs inside a Ray task); never raises, reports instead."""
     started = time.time()
     try:
         from sparring.exporters.base import export_model
 
-        artifacts = export_model(snapshot, out_dir, formats=formats, gguf_quants=gguf_quants, mlc_quants=mlc_quants, run_dir=run_dir)
+        artifacts = export_model(snapshot, out_dir, formats=formats, gguf_quants=gguf_quants, mlc_quants=mlc_quants, run_dir=run_dir, step=step)
         return {"status": "ok", "artifacts": [a.to_dict() for a in artifacts], "seconds": round(time.time() - started, 2)}
     except Exception as exc:  # the failure is recorded in the manifest, training goes on
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "seconds": round(time.time() - started, 2)}
@@ -73,11 +73,14 @@ class ExportHook:
         self.collect()
         if not self.enabled or step % self.every or step in self.pending:
             return
+        started = time.perf_counter()
         snap = self.snapshot(step, model, tokenizer)
         out = self.run.path / "exports" / f"step-{step:06d}"
         e = self.cfg.export
-        self.pending[step] = self._task().remote(str(snap), str(out), list(e.formats), list(e.gguf_quants), list(e.mlc_quants), str(self.run.path))
-        self._record({"step": step, "status": "running", "snapshot": str(snap), "out_dir": str(out)})
+        self.pending[step] = self._task().remote(str(snap), str(out), list(e.formats), list(e.gguf_quants), list(e.mlc_quants), str(self.run.path), step)
+        # the learner waited only for the snapshot; the export itself runs in the Ray task
+        self._record({"step": step, "status": "running", "snapshot": str(snap), "out_dir": str(out),
+                      "learner_blocked_seconds": round(time.perf_counter() - started, 3)})
 
     def collect(self, timeout: float = 0.0) -> None:
         if not self.pending:
@@ -102,7 +105,8 @@ class ExportHook:
             artifact = Artifact(art["path"], art["format"], art["sha256"], art["size_bytes"], art["verify"])
             if artifact.verified:
                 self.run.manifest.add_artifact(artifact)
-        self._record({"step": step, **{k: v for k, v in result.items() if k != "artifacts"}, "artifacts": [a["path"] for a in result.get("artifacts", [])]})
+        previous = next((r for r in self.results if r["step"] == step), {})
+        self._record({**previous, "step": step, **{k: v for k, v in result.items() if k != "artifacts"}, "artifacts": [a["path"] for a in result.get("artifacts", [])]})
 
     def _record(self, entry: dict[str, Any]) -> None:
         self.results = [r for r in self.results if r["step"] != entry["step"]] + [entry]

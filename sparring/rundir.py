@@ -110,11 +110,18 @@ class Manifest:
         return json.loads(self.path.read_text()) if self.path.is_file() else {}
 
     def _update(self, fn) -> dict[str, Any]:
+        # the thread lock serializes this process; the file lock serializes processes (the RL
+        # export hook's Ray task records its artifacts while the driver records the stage)
+        import fcntl
+
         with self._lock:
-            data = self.read()
-            fn(data)
-            atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-            return data
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path.parent / ".manifest.lock", "a") as lock:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+                data = self.read()
+                fn(data)
+                atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+                return data
 
     def set(self, key: str, value: Any) -> None:
         self._update(lambda d: d.__setitem__(key, value))

@@ -64,6 +64,7 @@ def test_grpo_two_steps_through_ray_actors(ray_cluster, tmp_path, monkeypatch):
     cfg = load_config(CONFIGS / "tiny-jokes.yaml", [
         f"output_dir={tmp_path}", "rl.reward=length", "rl.rollout.max_new_tokens=4", "rl.learning_rate=0.01",
         "tracking.wandb.enabled=true", "tracking.wandb.project=sparring-test",
+        "export.every_steps=2", "export.formats=[gguf]", "export.gguf_quants=[f32]",
     ])
     run = RunDir.create(cfg, ["test"])
     tracker = Tracker(run, cfg, job="rl")
@@ -101,6 +102,14 @@ def test_grpo_two_steps_through_ray_actors(ray_cluster, tmp_path, monkeypatch):
     assert all(checkpoint_problems(c) == [] for c in ckpts)
     stage = run.manifest.read()["stages"]["rl"]
     assert stage["status"] == "done" and stage["summary"]["final"]["rl/reward"] == rows[-1]["rl/reward"]
+
+    # the periodic export: a Ray task exported the step-2 snapshot to GGUF, verified, into the manifest
+    exports = run.manifest.read()["rl_exports"]
+    assert [e["step"] for e in exports] == [2], exports
+    assert exports[0]["status"] == "ok", exports[0]
+    assert exports[0]["learner_blocked_seconds"] < exports[0]["seconds"]  # training waited for the snapshot only
+    gguf = [a for a in run.manifest.artifacts if a["format"].startswith("gguf") and "step-000002" in a["path"]]
+    assert gguf and all(a["verified"] for a in gguf)
 
     # the same metric names in W&B as in metrics.jsonl
     offline = list((run.path / "wandb").glob("offline-run-*"))
