@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sparring.errors import UserInputError
 from sparring.exporters import mlc_config, webllm
 from sparring.exporters.base import ExportOptions, Exporter, atomic_export_dir, ensure_disk_space, write_json_atomic
+from sparring.exporters.gguf_writer import read_config
 from sparring.exporters.mlc_verify import GREEDY_TOKENS, verify_mlc_export
 from sparring.exporters.mlc_weights import (
     MLC_QUANTS,
@@ -42,16 +42,9 @@ from sparring.types import Artifact
 DEFAULT_QUANTS = ("q4f16_1",)
 
 
-def _load_config(model_dir: Path) -> dict[str, Any]:
-    path = Path(model_dir) / "config.json"
-    if not path.is_file():
-        raise UserInputError(f"{model_dir} has no config.json", where=str(model_dir), fix="export from an HF model directory (save_pretrained output)")
-    return json.loads(path.read_text())
-
-
 def check_mlc_source(model_dir: Path, quants: list[str]) -> None:
     """Refuse before writing: architecture, quant names, q4 group divisibility, tokenizer, chat format."""
-    shape = model_shape(_load_config(model_dir), where=f"{model_dir}/config.json")
+    shape = model_shape(read_config(model_dir), where=f"{model_dir}/config.json")
     for quant in quants:
         check_q4_divisible(fused_shapes(shape), get_quant(quant), where=f"{model_dir}/config.json")
     mlc_config.require_tokenizer(Path(model_dir))
@@ -71,7 +64,7 @@ def write_mlc_bundle(
     """Write one quantization's bundle into ``out_dir`` (a fresh directory); returns its summary."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     quant = get_quant(quant_name)
-    config = _load_config(model_dir)
+    config = read_config(model_dir)
     shape = model_shape(config, where=str(model_dir / "config.json"))
     chat_config = mlc_config.build_chat_config(model_dir, shape, quant, system_message=system_message, sampling=sampling)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +119,7 @@ class MLCExporter(Exporter):
         check_mlc_source(Path(model_dir), options.quants_or(self.default_quants))
 
     def estimate_bytes(self, model_dir: Path, options: ExportOptions) -> int:
-        shape = model_shape(_load_config(model_dir), where=f"{model_dir}/config.json")
+        shape = model_shape(read_config(model_dir), where=f"{model_dir}/config.json")
         return sum(bundle_bytes(shape, get_quant(q)) for q in options.quants_or(self.default_quants))
 
     def export(self, model_dir: Path, out_dir: Path, options: ExportOptions) -> list[Artifact]:
