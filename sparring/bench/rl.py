@@ -112,20 +112,19 @@ def run_trl(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     dataset = PromptBook(list(env.prompts("train", seed=SEED))).dataset()
     timers = {"generate": 0.0, "reward": 0.0}
 
-    class TimedGRPO(GRPOTrainer):  # the same trainer, with its generate and reward phases timed
-        def _generate_single_turn(self, *a: Any, **k: Any):
+    def timed(name: str, key: str):
+        def method(self: Any, *a: Any, **k: Any) -> Any:
             t0 = time.perf_counter()
             try:
-                return super()._generate_single_turn(*a, **k)
+                return getattr(GRPOTrainer, name)(self, *a, **k)
             finally:
-                timers["generate"] += time.perf_counter() - t0
+                timers[key] += time.perf_counter() - t0
 
-        def _calculate_rewards(self, *a: Any, **k: Any):
-            t0 = time.perf_counter()
-            try:
-                return super()._calculate_rewards(*a, **k)
-            finally:
-                timers["reward"] += time.perf_counter() - t0
+        return method
+
+    # the same trainer, with its generate and reward phases timed
+    TimedGRPO = type("TimedGRPO", (GRPOTrainer,), {"_generate_single_turn": timed("_generate_single_turn", "generate"),
+                                                   "_calculate_rewards": timed("_calculate_rewards", "reward")})
 
     steps: list[dict[str, float]] = []
 

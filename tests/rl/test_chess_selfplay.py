@@ -5,13 +5,12 @@ groups, game results and Elo estimates are logged, and the opponent pool lands i
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from stage_runner import CONFIGS, run_stage
 
 pytestmark = pytest.mark.slow
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def test_game_ledger_elo_estimates():
@@ -32,22 +31,12 @@ def test_game_ledger_elo_estimates():
 def test_chess_selfplay_steps_against_stockfish(ray_cluster, tmp_path):
     from sparring.config_io import load_config
     from sparring.rl.checkpoint import latest_checkpoint
-    from sparring.rl.stage import run_rl
-    from sparring.rundir import RunDir
-    from sparring.tracking import Tracker, read_metrics
 
-    cfg = load_config(CONFIGS / "tiny-chess.yaml", [
-        f"output_dir={tmp_path}", 'rl.selfplay_opponents=["stockfish:skill=0", "checkpoint"]', "rl.opponent_pool_every=1",
-        "env.options.max_plies=4",
-    ])
-    run = RunDir.create(cfg, ["test"])
-    tracker = Tracker(run, cfg, job="rl")
-    try:
-        result = run_rl(cfg, run, tracker)
-    finally:
-        tracker.finish()
+    overrides = [f"output_dir={tmp_path}", 'rl.selfplay_opponents=["stockfish:skill=0", "checkpoint"]', "rl.opponent_pool_every=1",
+                 "env.options.max_plies=4"]
+    cfg = load_config(CONFIGS / "tiny-chess.yaml", overrides)
+    run, result, rows = run_stage("tiny-chess.yaml", overrides)
     assert result["algo"] == "chess-selfplay" and result["steps"] == 2
-    rows = [r for r in read_metrics(run.metrics_path) if "rl/reward" in r]
     assert [r["step"] for r in rows] == [1, 2]
     step1, step2 = rows
     # step 1: games against Stockfish skill 0, every faced position a group of num_generations candidate moves

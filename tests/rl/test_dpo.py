@@ -3,15 +3,14 @@ by the actors' rewards, train a round with TRL's DPOTrainer, sync, repeat; check
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
+from stage_runner import run_stage
 
 from sparring.types import Prompt, Sample
 
 pytestmark = pytest.mark.slow
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def _sample(prompt_id: str, k: int, reward: float, text: str) -> Sample:
@@ -46,24 +45,13 @@ def test_round_prompts_rotate_through_the_training_set():
 def test_dpo_two_rounds_through_ray_actors(ray_cluster, tmp_path):
     from safetensors.torch import load_file
 
-    from sparring.config_io import load_config
     from sparring.rl.checkpoint import latest_checkpoint
-    from sparring.rl.stage import run_rl
-    from sparring.rundir import RunDir
-    from sparring.tracking import Tracker, read_metrics
 
-    cfg = load_config(CONFIGS / "tiny-jokes.yaml", [
+    run, result, rows = run_stage("tiny-jokes.yaml", [
         f"output_dir={tmp_path}", "rl.algo=dpo", "rl.rounds=2", "rl.dpo_prompts=6", "rl.num_generations=4", "rl.batch_size=8",
         "rl.reward=length", "rl.dpo_margin=0.5", "rl.rollout.max_new_tokens=4", "rl.learning_rate=0.01",
     ])
-    run = RunDir.create(cfg, ["test"])
-    tracker = Tracker(run, cfg, job="rl")
-    try:
-        result = run_rl(cfg, run, tracker)
-    finally:
-        tracker.finish()
     assert result["algo"] == "dpo" and result["rounds"] == 2
-    rows = [r for r in read_metrics(run.metrics_path) if "rl/dpo_pairs" in r]
     assert [r["step"] for r in rows] == [1, 2]
     assert all(r["rl/dpo_pairs"] >= 1 for r in rows), rows
     for r in rows:

@@ -8,10 +8,10 @@ import math
 from pathlib import Path
 
 import pytest
+from stage_runner import run_stage
 
 pytestmark = pytest.mark.slow
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def test_truncated_is_weight_caps_and_ignores_unknown_tokens():
@@ -52,29 +52,19 @@ def test_prompt_book_maps_trl_chats_back_to_env_prompts():
 
 
 def test_grpo_two_steps_through_ray_actors(ray_cluster, tmp_path, monkeypatch):
-    from sparring.config_io import load_config
     from sparring.rl.checkpoint import checkpoint_problems, list_checkpoints
-    from sparring.rl.stage import run_rl
-    from sparring.rundir import RunDir
-    from sparring.tracking import Tracker, read_metrics, read_wandb_history
+    from sparring.tracking import read_wandb_history
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     # reward = the validator's length gate: a random model passes it for some completions and not others,
     # so the GRPO advantages are not all zero and the adapter must move
-    cfg = load_config(CONFIGS / "tiny-jokes.yaml", [
+    run, result, rows = run_stage("tiny-jokes.yaml", [
         f"output_dir={tmp_path}", "rl.reward=length", "rl.rollout.max_new_tokens=4", "rl.learning_rate=0.01",
         "tracking.wandb.enabled=true", "tracking.wandb.project=sparring-test",
         "export.every_steps=2", "export.formats=[gguf]", "export.gguf_quants=[f32]",
     ])
-    run = RunDir.create(cfg, ["test"])
-    tracker = Tracker(run, cfg, job="rl")
-    try:
-        result = run_rl(cfg, run, tracker)
-    finally:
-        tracker.finish()
     assert result["steps"] == 2 and result["policy_version"] == 2
 
-    rows = [r for r in read_metrics(run.metrics_path) if "rl/reward" in r]
     assert [r["step"] for r in rows] == [1, 2]
     for r in rows:
         for key in ("rl/reward", "rl/reward/format", "rl/reward/length", "rl/pass_rate", "rl/entropy", "rl/staleness",
