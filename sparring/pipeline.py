@@ -199,6 +199,10 @@ def run_pipeline(cfg: RunConfig, *, stages: list[str] | None = None, run_dir: st
     stages = stages or list(cfg.stages)
     if "rl" in stages and "sft" not in stages and cfg.rl.init is None and not cfg.rl.allow_base_init and not (run_dir and _sft_done(RunDir(Path(run_dir)))):
         rl_init(RunDir(Path(".")), cfg, stages)  # raises the clear message before anything is written
+    from sparring.models import check_not_quantized, resolve_model
+
+    base = resolve_model(cfg.model.name, where="model.name")  # a bad model fails before runs/ is touched
+    check_not_quantized(base.path, where="model.name")
     seed_everything(cfg.seed)
     run = open_or_create(cfg, run_dir, force)
     console.print(f"[bold]run directory[/]: {run.path}")

@@ -101,3 +101,11 @@ def test_failed_stage_is_named_and_earlier_outputs_survive(runs_dir: Path, monke
     run = RunDir(next(runs_dir.iterdir()))
     stages = run.manifest.read()["stages"]
     assert stages["export"]["status"] == "failed"
+
+
+@pytest.mark.parametrize("model, message", [("/no/such/model", "does not exist"), ("not-a-model", "unknown model")])
+def test_bad_model_fails_before_a_run_directory_is_written(runs_dir: Path, model: str, message: str):
+    cfg = tiny_cfg(runs_dir, f"model.name={model}")
+    with pytest.raises(UserInputError, match=message):
+        run_pipeline(cfg, stages=["sft"])
+    assert not any(runs_dir.iterdir())
