@@ -140,7 +140,7 @@ class MLCExporter(Exporter):
                     "format": "mlc", "quant": quant, "passed": verify["passed"], "problems": verify["problems"],
                     **({} if verify["passed"] else {"error": "; ".join(verify["problems"][:3])}),
                     "checks": {k: {"passed": v.get("passed")} for k, v in verify["checks"].items()},
-                    "forward": _forward_summary(verify), "webllm": verify["webllm"],
+                    "forward": _forward_summary(verify), "continuation": _continuation_summary(verify), "webllm": verify["webllm"],
                     "write_seconds": verify["export"]["write_seconds"], "verify_seconds": verify["verify_seconds"],
                 }
         return stage.artifacts
@@ -150,3 +150,11 @@ def _forward_summary(verify: dict[str, Any]) -> dict[str, Any]:
     forward = verify["checks"].get("forward", {})
     keys = ("next_token_agreement", "greedy_match_min", "greedy_tokens", "top1_agreement_all_positions", "logit_correlation_mean", "max_abs_logit_diff")
     return {k: forward.get(k) for k in keys} | {"ties": len(forward.get("ties", []))}
+
+
+def _continuation_summary(verify: dict[str, Any]) -> dict[str, Any]:
+    """The figures the export table shows for every format (top-1 agreement, exact greedy prompts)."""
+    forward = verify["checks"].get("forward", {})
+    rows = forward.get("per_prompt", [])
+    exact = sum(1 for r in rows if r.get("greedy_match") == forward.get("greedy_tokens"))
+    return {"top1_agreement": forward.get("top1_agreement_all_positions"), "greedy_exact_prompts": exact if rows else None}
