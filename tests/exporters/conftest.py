@@ -19,17 +19,15 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def tiny_llama_dir() -> Path:
-    from sparring.models import make_tiny_model
-
-    return make_tiny_model("llama")
+def tiny_llama_dir(tiny_llama: Path) -> Path:
+    """``make_tiny_model("llama")`` (the shared ``tiny_llama`` fixture of tests/conftest.py)."""
+    return tiny_llama
 
 
 @pytest.fixture(scope="session")
-def tiny_qwen2_dir() -> Path:
-    from sparring.models import make_tiny_model
-
-    return make_tiny_model("qwen2")
+def tiny_qwen2_dir(tiny_qwen2: Path) -> Path:
+    """``make_tiny_model("qwen2")`` (the shared ``tiny_qwen2`` fixture of tests/conftest.py)."""
+    return tiny_qwen2
 
 
 @pytest.fixture(scope="session")

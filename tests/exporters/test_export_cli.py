@@ -45,8 +45,10 @@ def test_export_run_to_step_dir_manifest_and_latest(run_with_adapter: Path, caps
     assert all(a["verified"] for a in RunDir.open(run_with_adapter).manifest.artifacts)
     latest = json.loads((run_with_adapter / "exports" / "latest.json").read_text())
     assert latest["step"] == 7 and latest["formats"] == {"gguf": "step-7/gguf", "ollama": "step-7/ollama"}
+    from sparring.envs.jokes import DEFAULT_SYSTEM_PROMPT
+
     modelfile = (step / "ollama" / "Modelfile").read_text()
-    assert "Q: ...?" in modelfile or "SYSTEM" in modelfile  # the jokes env's system prompt
+    assert f'SYSTEM """{DEFAULT_SYSTEM_PROMPT}"""' in modelfile  # the run's env (jokes) system prompt
     assert not list((run_with_adapter / "exports").glob(".merge-*"))  # the fp32 merge scratch is gone
 
 
