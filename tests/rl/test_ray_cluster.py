@@ -125,10 +125,12 @@ def _stop(proc: subprocess.Popen) -> None:
 def two_node_cluster(tmp_path_factory):
     import ray
 
-    from sparring.raycluster import probe_port
+    from sparring.raycluster import TOKEN_PATH, probe_port
 
     if ray.is_initialized():
         ray.shutdown()
+    if not TOKEN_PATH.is_file():  # a fresh machine: the token a local ray.init would have written
+        subprocess.run([RAY, "get-auth-token", "--generate"], check=True, capture_output=True)
     head_dir, node_dir = tmp_path_factory.mktemp("ray-head"), tmp_path_factory.mktemp("ray-node")
     port, dashboard_port = free_port(), free_port()
     procs = [_start_node(["--head", f"--port={port}", f"--temp-dir={head_dir}", "--include-dashboard=true",
