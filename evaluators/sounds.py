@@ -5,6 +5,9 @@
 - ``sound_neighbours(word)``: common English words (``wordfreq``, top 40,000, in CMUdict) that
   sound exactly like ``word`` or one phoneme away (substitution, insertion, deletion), found through
   an index built once (~1 s): exact, one-position-masked and one-phoneme-deleted keys.
+- ``homophones(word)``: every CMUdict word at least moderately common pronounced exactly alike
+  ("knead" -> "need", "wine" -> "whine"); ``two_word_readings(sound)``: a sound heard as two
+  common words ("lettuce" -> "let us", "planet" -> "plan it").
 - ``zipf(word)``: the word's Zipf frequency (``wordfreq``; 0 for unknown words).
 
 Exercised by ``pytest tests/evaluators/test_joke_validator.py -k wordplay``.
@@ -121,6 +124,50 @@ class _SoundIndex:
             near.update(self.masked.get(p[:i] + ("*",) + p[i + 1 :], ()))  # one phoneme swapped
             near.update(self.exact.get(p[:i] + p[i + 1 :], ()))  # the neighbour has one phoneme less
         return same, near - same
+
+
+@functools.lru_cache(maxsize=1)
+def _all_by_sound() -> dict[Phones, tuple[str, ...]]:
+    table: dict[Phones, list[str]] = defaultdict(list)
+    for word, prons in _cmudict().items():
+        if word.isalpha():
+            for p in prons:
+                table[p].append(word)
+    return {p: tuple(v) for p, v in table.items()}
+
+
+@functools.lru_cache(maxsize=16384)
+def homophones(word: str, floor: float = 2.5) -> tuple[str, ...]:
+    """Dictionary words (any CMUdict word with Zipf >= ``floor``) pronounced exactly like ``word``."""
+    found = {w for p in phones(word) for w in _all_by_sound().get(p, ()) if w != word and zipf(w) >= floor}
+    return tuple(sorted(found))
+
+
+@functools.lru_cache(maxsize=16384)
+def two_word_readings(sound: Phones, floor: float = 4.0) -> tuple[tuple[str, str], ...]:
+    """Ways to hear ``sound`` as two common words of 2+ phonemes each ("lettuce" -> "let us");
+    unstressed vowels are blurred (IH ~ AH), so "planet" is heard as "plan it"."""
+    exact = _loose_index()
+    sound = _loose(sound)
+    out = []
+    for cut in range(2, len(sound) - 1):
+        for left in exact.get(sound[:cut], ()):
+            for right in exact.get(sound[cut:], ()):
+                if zipf(left) >= floor and zipf(right) >= floor:
+                    out.append((left, right))
+    return tuple(out)
+
+
+def _loose(sound: Phones) -> Phones:
+    return tuple("AH" if p == "IH" else p for p in sound)
+
+
+@functools.lru_cache(maxsize=1)
+def _loose_index() -> dict[Phones, tuple[str, ...]]:
+    table: dict[Phones, list[str]] = defaultdict(list)
+    for p, found in _index().exact.items():
+        table[_loose(p)].extend(found)
+    return {p: tuple(v) for p, v in table.items()}
 
 
 @functools.lru_cache(maxsize=1)

@@ -39,7 +39,17 @@ import re
 from dataclasses import dataclass
 
 from sparring.evaluators.idioms import find_idiom
-from sparring.evaluators.sounds import contains, edit_distance_at_most_one, in_dictionary, phones, sound_neighbours, zipf
+from sparring.evaluators.senses import has_two_senses, linked_to
+from sparring.evaluators.sounds import (
+    contains,
+    edit_distance_at_most_one,
+    homophones,
+    in_dictionary,
+    phones,
+    sound_neighbours,
+    two_word_readings,
+    zipf,
+)
 from sparring.evaluators.text_metrics import clean_unicode, words
 
 # a "sound-alike" partner must be this common (Zipf scale) and this much commoner than the word
@@ -47,6 +57,8 @@ SAME_FLOOR, SAME_MARGIN = 3.5, 0.3
 NEAR_FLOOR, NEAR_MARGIN = 4.0, 1.0
 # lexicon words this common ("school", "play", "key") are mostly used literally
 DOUBLE_MEANING_MAX_ZIPF = 5.0
+# ... but a two-sense word of the joke's own subject field may be commoner ("space", "cool")
+SUBJECT_DOUBLE_MAX_ZIPF = 5.5
 
 WEIGHTS = {
     "homophone": 1.0,
@@ -58,6 +70,10 @@ WEIGHTS = {
     "idiom": 0.5,
     "double_meaning": 0.6,
     "reuse": 0.25,
+    "subject_double": 0.6,
+    "subject_sound": 0.8,
+    "subject_near_sound": 0.25,
+    "subject_reheard": 0.8,
 }
 
 STOPWORDS = frozenset(
@@ -221,6 +237,78 @@ def _coined(word: str) -> Evidence | None:
 _INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "est", "ly", "y", "ier", "iest")
 
 
+def _subject_evidence(answer_tokens: list[str], answer_words: list[str], q_content: list[str], subject: list[str]) -> list[Evidence]:
+    """Puns tied to the joke's subject (the question's content words and the topic):
+
+    - ``subject_double``: an answer word of the subject's field with a second sense ("hog" with
+      pig, "rise" with sourdough, "schools" with fish);
+    - ``subject_sound``: an answer word of the subject's field that sounds exactly like another
+      word ("kneaded"/"needed" with baker, "wine"/"whine" with grape), or an answer word that
+      sounds exactly like (or splits into) a word of the subject's field ("Chile"/"chilly" with
+      cold, "I scream"/"ice cream" with dessert, "planet"/"plan it" with party);
+    - ``subject_near_sound``: ... one phoneme away from a commoner word of the field
+      ("launch"/"lunch" with meal);
+    - ``subject_reheard``: a subject word used again in the answer but heard as two other words
+      ("lettuce in" -> "let us in").
+    """
+    found: list[Evidence] = []
+
+    def add(kind: str, reason: str) -> None:
+        found.append(Evidence(kind, WEIGHTS[kind], reason))
+
+    for w in answer_words:
+        if len(w) < 3 or not w.isalpha():
+            continue
+        if any(same_word(w, q) for q in q_content):
+            for p in phones(w):
+                for left, right in two_word_readings(p, 5.0):
+                    if left + right != w and not w.startswith(left) and not any(same_word(x, w) for x in (left, right)):
+                        add("subject_reheard", f"'{w}' from the question is heard as '{left} {right}'")
+                        break
+            continue
+        link = linked_to(w, subject)
+        if link and has_two_senses(w) and zipf(w) < SUBJECT_DOUBLE_MAX_ZIPF:
+            add("subject_double", f"'{w}' belongs with '{link[0]}' ({link[1]}) and has a second sense")
+        own = zipf(w)
+        alikes = [h for h in homophones(w) if not same_word(h, w) and h not in STOPWORDS and (len(h) >= 4 or zipf(h) >= 3.5)]
+        if link and alikes and own < DOUBLE_MEANING_MAX_ZIPF:
+            add("subject_sound", f"'{w}' belongs with '{link[0]}' ({link[1]}) and sounds like '{alikes[0]}'")
+        for h in alikes:
+            hlink = linked_to(h, subject)
+            if hlink:
+                add("subject_sound", f"'{w}' sounds like '{h}', which belongs with '{hlink[0]}'")
+                break
+        for p in phones(w):
+            for left, right in two_word_readings(p):
+                if left + right == w or w.startswith(left + right[:1]):
+                    continue  # a compound read as its parts ("sunflowers"), not a new reading
+                plink = linked_to(left, subject) or linked_to(right, subject)
+                if plink:
+                    add("subject_sound", f"'{w}' is heard as '{left} {right}', tied to '{plink[0]}'")
+                    break
+        if max((len(p) for p in phones(w)), default=0) >= 3:
+            _, near = sound_neighbours(w)
+            for v in sorted(near, key=zipf, reverse=True):
+                if zipf(v) >= own and v not in STOPWORDS and not same_word(v, w) and not (v.startswith(w) or w.startswith(v)):
+                    vlink = linked_to(v, subject)
+                    if vlink and not any(same_word(v, q) for q in q_content):
+                        add("subject_near_sound", f"'{w}' sounds nearly like '{v}', which belongs with '{vlink[0]}'")
+                        break
+    # two answer words heard as two others ("I scream" -> "ice cream")
+    for w1, w2 in zip(answer_tokens, answer_tokens[1:]):
+        p1, p2 = phones(w1), phones(w2)
+        if not (p1 and p2):
+            continue
+        for left, right in two_word_readings(p1[0] + p2[0]):
+            if {left, right} & {w1, w2}:
+                continue
+            plink = linked_to(left, subject) or linked_to(right, subject)
+            if plink or any(same_word(x, q) for x in (left, right) for q in subject):
+                add("subject_sound", f"'{w1} {w2}' is heard as '{left} {right}'")
+                break
+    return found
+
+
 def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayResult:
     """Grade the wordplay of one joke; deterministic, never raises on any strings."""
     q_words = words(question)
@@ -241,6 +329,7 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
             evidence.append(alike)
         if w in DOUBLE_MEANING and zipf(w) < DOUBLE_MEANING_MAX_ZIPF:
             evidence.append(Evidence("double_meaning", WEIGHTS["double_meaning"], f"'{w}' has two common senses"))
+    evidence += _subject_evidence([t for t in a_raw if "-" not in t], a_words, q_content, related)
     phrase = find_idiom(words(answer))
     if phrase:
         evidence.append(Evidence("idiom", WEIGHTS["idiom"], f"the answer turns on the phrase '{phrase}'"))
