@@ -3,8 +3,8 @@
 A dad joke often answers a literal question with an idiom whose literal reading fits the
 question (the envelope "sealed the deal", the kettle "lets off steam").  This is a lexicon of
 common English idioms and phrasal expressions written for sparring (not copied from a list); a
-phrase matches on word stems, ``*`` stands for any one word ("over * head" matches "over your
-head").  It knows only the phrases it lists.  Used by ``wordplay.py`` (evidence kind ``idiom``).
+phrase matches on word stems, ``*`` stands for one or two words ("over * head" matches "over your
+head", "under * pressure" matches "under too much pressure").  It knows only the phrases it lists.  Used by ``wordplay.py`` (evidence kind ``idiom``).
 Exercised by ``pytest tests/evaluators/test_joke_validator.py -k idiom``.
 """
 
@@ -49,6 +49,39 @@ show the ropes | a sight for sore eyes | out of * element | bounce back | bounce
 high and dry | short circuit | short fuse | blow a fuse | light bulb moment | bright idea | on the same wavelength
 get to the bottom of | bottom line | come clean | come a long way | come around | come full circle
 make a move | make the first move | move on | moved on | kick the bucket | on the rocks | rock bottom
+hot potato | take the cake | took the cake | piece of me | bugs me | bugs them | bugging me
+clear as day | heavy subject | set in stone | cut to the chase | pick up the slack | picked up the slack
+fall into place | work out | feel down | feeling down | feeling * down | a little down | harping on | come down with | coming down with | up to something
+blow * top | on the house | see right through | light up * life | get even | leg to stand on
+let * hair down | where * left off | take me to * leader | flip out | flipped out | make some change
+get over it | lost at sea | head above water | under * pressure | turned down | turn * down
+fall asleep | spring in * step | room for improvement | rooms for improvement | set things up | washed up
+hang around | off the ground | take * for granite | crack * up | cracked * up
+spout off | spouting off | pick on | picking on | ran out of juice | runs out of juice | stir up | stirring up
+stir up trouble | hold water | wave goodbye | go with the flow | play it by ear | lend an ear
+keep * eyes peeled | eyes peeled | keep an eye out | teacher's pet | catch flies | rest * case
+in ruins | lose focus | lost focus | lose * focus | snap at | snapping at | lost interest | lose interest
+flushed with success | stay on track | stayed on track | fired up | one step at a time | a good grip
+skip a beat | toe the line | go back for seconds | went on strike | go on strike | stay in * lane
+break * record | breaking records | go downhill | going downhill | two's company | frost bites
+go for a spin | had a blast | beats me | that beats me | caught a virus | lost * contacts
+recharge * batteries | a real connection | nailed it | heavy heart | on edge | cold shoulder
+break the mold | break even | in the same boat | roll with the punches | out of juice
+bad back | time flies | kill time | wound up | hands down | under wraps | zip through | zipped through
+let it slide | bottom of the barrel | cream of the crop | bitter end | make a stink | earn * stripes
+a stage * going through | just a phase | going through a phase | lift * spirits | sweeping changes
+whirlwind romance | dropping by | drop by | squash * dreams | clam up | clammed up | past * prime
+burst * bubble | too many issues | strung along | string * along | a good deal | true colors
+strike up | full of hot air | blowing * own horn | blow * own horn | lost * kick | on the nose
+keep * cool | keep it cool | play it cool | steal the show | stole the show | bring the house down
+get a kick out of | get a charge out of | makes * blood boil | spill * guts | out of the woods
+bark up the wrong tree | barking up the wrong tree | barking mad | dog tired | dog days | raining cats
+hold * breath | take * breath away | catch * breath | go with the grain | against the grain
+sour note | strike a chord | struck a chord | face the music | change * tune | music to * ears
+hit the right note | call the shots | call it quits | down to earth | over the hill | under the sea
+a drop in the bucket | ride the wave | make a splash | fish out of water | plenty of fish
+hold * horses | horse around | from the horse's mouth | cash cow | till the cows come home
+the bee's knees | busy as a bee | ants in * pants | butterflies in * stomach | night owl | world peace | high seas | can't beat | so good | for granted | lost at sea
 """.replace("\n", " | ")
 
 
@@ -70,10 +103,37 @@ def _patterns() -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 def find_idiom(tokens: list[str]) -> str | None:
     """The first listed idiom found in ``tokens`` (normalized words), or None."""
+    found = find_idioms(tokens)
+    return found[0] if found else None
+
+
+def find_idioms(tokens: list[str]) -> list[str]:
+    """Every listed idiom found in ``tokens``, in the order they start."""
     stems = [_stem(t) for t in tokens]
+    by_first = _patterns_by_first_word()
+    out: list[str] = []
+    for i, s in enumerate(stems):
+        for phrase, pattern in by_first.get(s, ()):
+            if phrase not in out and _matches(pattern, stems, i):
+                out.append(phrase)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _patterns_by_first_word() -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+    table: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
     for phrase, pattern in _patterns():
-        n = len(pattern)
-        for i in range(len(stems) - n + 1):
-            if all(p == "*" or p == s for p, s in zip(pattern, stems[i : i + n])):
-                return phrase
-    return None
+        table.setdefault(pattern[0], []).append((phrase, pattern))
+    return {k: tuple(v) for k, v in table.items()}
+
+
+def _matches(pattern: tuple[str, ...], stems: list[str], at: int) -> bool:
+    """``pattern`` matches ``stems`` from ``at``; ``*`` takes one or two words."""
+    if not pattern:
+        return True
+    if at >= len(stems):
+        return False
+    head, rest = pattern[0], pattern[1:]
+    if head == "*":
+        return _matches(rest, stems, at + 1) or (at + 1 < len(stems) and _matches(rest, stems, at + 2))
+    return head == stems[at] and _matches(rest, stems, at + 1)

@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sparring.evaluators.idioms import find_idiom
+from sparring.evaluators.idioms import find_idiom, find_idioms
 from sparring.evaluators.senses import has_two_senses, linked_to
 from sparring.evaluators.sounds import (
     contains,
@@ -74,7 +74,11 @@ WEIGHTS = {
     "subject_sound": 0.8,
     "subject_near_sound": 0.25,
     "subject_reheard": 0.8,
+    "idiom_by_sound": 0.8,
 }
+
+# a reused subject word right after one of these is still the thing itself ("the bear")
+_DETERMINERS = frozenset("a an the this that these those its his her my your their our some any".split())
 
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are aren't as at be because been before
@@ -255,6 +259,36 @@ def _subject_evidence(answer_tokens: list[str], answer_words: list[str], q_conte
 
     def add(kind: str, reason: str) -> None:
         found.append(Evidence(kind, WEIGHTS[kind], reason))
+
+    # an answer word swapped for its sound-alike completes a listed phrase ("knight owl")
+    plain = set(find_idioms(answer_tokens))
+    for i, w in enumerate(answer_tokens):
+        for h in homophones(w, 3.0):
+            swapped = find_idioms(answer_tokens[:i] + [h] + answer_tokens[i + 1 :])
+            new = [p for p in swapped if p not in plain]
+            if new:
+                add("idiom_by_sound", f"'{w}' heard as '{h}' makes the phrase '{new[0]}'")
+                break
+    # a subject word used again where it cannot be the thing itself ("couldn't bear the noise")
+    for i, w in enumerate(answer_tokens):
+        if i and answer_tokens[i - 1] in _DETERMINERS or not any(same_word(w, q) for q in q_content):
+            continue
+        alikes = [h for h in homophones(w, 3.0) if not same_word(h, w) and h not in STOPWORDS]
+        if alikes:
+            add("subject_reheard", f"'{w}' from the question is used as '{alikes[0]}'")
+            break
+    # a compound of a two-sense word of the subject's field ("pigpen", "riverbank", "microchips")
+    for w in answer_words:
+        if len(w) < 6 or not w.isalpha() or any(same_word(w, q) for q in q_content):
+            continue
+        for cut in range(3, len(w) - 2):
+            left, right = w[:cut], w[cut:]
+            if not (in_dictionary(left) and in_dictionary(right) and min(zipf(left), zipf(right)) >= 3.5):
+                continue
+            part = next((p for p in (left, right) if has_two_senses(p) and (linked_to(p, subject) or any(same_word(p, q) for q in subject))), None)
+            if part:
+                add("subject_double", f"'{w}' is '{left}' + '{right}': '{part}' fits the subject and has a second sense")
+                break
 
     for w in answer_words:
         if len(w) < 3 or not w.isalpha():
