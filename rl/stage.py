@@ -143,3 +143,18 @@ def run_rl(cfg: RunConfig, run: RunDir, tracker: Any, *, init: str | None = None
             pool.close()
         if owns_ray and ray_info.local:
             stop_ray()
+
+
+def run_rl_in_new_run(cfg: RunConfig, *, init: str | None = None, argv: list[str] | None = None, job: str = "rl") -> tuple[RunDir, dict[str, Any], list[dict[str, Any]]]:
+    """Create a run directory for ``cfg``, run the stage in it (tests, benchmarks, notebooks):
+    returns the run, the stage summary and the per-step metric rows."""
+    from sparring.tracking import Tracker, read_metrics
+
+    run = RunDir.create(cfg, argv or ["sparring", "rl"])
+    tracker = Tracker(run, cfg, job=job)
+    try:
+        result = run_rl(cfg, run, tracker, init=init)
+    finally:
+        tracker.finish()
+        run.finish()
+    return run, result, [r for r in read_metrics(run.metrics_path) if "rl/reward" in r]

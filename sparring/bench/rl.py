@@ -62,20 +62,12 @@ def bench_config(args: argparse.Namespace, out: Path):
 
 
 def run_sparring(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    from sparring.rl.stage import run_rl
-    from sparring.rundir import RunDir
-    from sparring.tracking import Tracker, read_metrics
+    from sparring.rl.stage import run_rl_in_new_run
 
     cfg = bench_config(args, out)
-    run = RunDir.create(cfg, ["bench-rl"])
-    tracker = Tracker(run, cfg, job="bench")
     started = time.perf_counter()
-    try:
-        run_rl(cfg, run, tracker)
-    finally:
-        tracker.finish()
+    run, _, rows = run_rl_in_new_run(cfg, argv=["bench-rl"], job="bench")
     total = time.perf_counter() - started
-    rows = [r for r in read_metrics(run.metrics_path) if "rl/reward" in r]
     loop = sum(r["time/step_s"] for r in rows)
     split = {k: sum(r[k] for r in rows) / len(rows) for k in ("time/generate_s", "time/reward_s", "time/learn_s", "time/sync_s", "time/step_s")}
     samples = sum(int(r["rl/num_samples"]) for r in rows)

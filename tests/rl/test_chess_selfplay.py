@@ -4,12 +4,22 @@ groups, game results and Elo estimates are logged, and the opponent pool lands i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 import pytest
-from stage_runner import CONFIGS, run_stage
 
 pytestmark = pytest.mark.slow
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def run_stage(config: str, overrides: list[str], init: str | None = None):
+    from sparring.config_io import load_config
+    from sparring.rl.stage import run_rl_in_new_run
+
+    return run_rl_in_new_run(load_config(CONFIGS / config, overrides), init=init, argv=["test"])
 
 
 

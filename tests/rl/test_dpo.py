@@ -3,13 +3,23 @@ by the actors' rewards, train a round with TRL's DPOTrainer, sync, repeat; check
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 import pytest
-from stage_runner import run_stage
 
 from sparring.types import Prompt, Sample
 
 pytestmark = pytest.mark.slow
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def run_stage(config: str, overrides: list[str], init: str | None = None):
+    from sparring.config_io import load_config
+    from sparring.rl.stage import run_rl_in_new_run
+
+    return run_rl_in_new_run(load_config(CONFIGS / config, overrides), init=init, argv=["test"])
 
 
 

@@ -8,9 +8,17 @@ import math
 from pathlib import Path
 
 import pytest
-from stage_runner import run_stage
 
 pytestmark = pytest.mark.slow
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def run_stage(config: str, overrides: list[str], init: str | None = None):
+    from sparring.config_io import load_config
+    from sparring.rl.stage import run_rl_in_new_run
+
+    return run_rl_in_new_run(load_config(CONFIGS / config, overrides), init=init, argv=["test"])
 
 
 
@@ -51,23 +59,44 @@ def test_prompt_book_maps_trl_chats_back_to_env_prompts():
         book.find([{"role": "user", "content": "something else"}])
 
 
-def test_grpo_two_steps_through_ray_actors(ray_cluster, tmp_path, monkeypatch):
+def _init_adapter(base_dir: Path, out: Path) -> Path:
+    """An "SFT" adapter on tiny-random-llama (random LoRA B, so it changes the policy)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=torch.Generator().manual_seed(3)) * 0.05)
+    model.save_pretrained(out)
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = "tiny-random-llama"
+    (out / "adapter_config.json").write_text(json.dumps(cfg))
+    return out
+
+
+def test_grpo_two_steps_through_ray_actors(ray_cluster, tiny_base, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
     from sparring.rl.checkpoint import checkpoint_problems, list_checkpoints
     from sparring.tracking import read_wandb_history
 
     monkeypatch.setenv("WANDB_MODE", "offline")
+    init = _init_adapter(tiny_base, tmp_path / "sft-adapter")
     # reward = the validator's length gate: a random model passes it for some completions and not others,
-    # so the GRPO advantages are not all zero and the adapter must move
+    # so the GRPO advantages are not all zero and the adapter must move; beta > 0: KL to the init policy
     run, result, rows = run_stage("tiny-jokes.yaml", [
-        f"output_dir={tmp_path}", "rl.reward=length", "rl.rollout.max_new_tokens=4", "rl.learning_rate=0.01",
+        f"output_dir={tmp_path / 'runs'}", "rl.reward=length", "rl.rollout.max_new_tokens=4", "rl.learning_rate=0.01", "rl.beta=0.05",
         "tracking.wandb.enabled=true", "tracking.wandb.project=sparring-test",
         "export.every_steps=2", "export.formats=[gguf]", "export.gguf_quants=[f32]",
-    ])
+    ], init=str(init))
     assert result["steps"] == 2 and result["policy_version"] == 2
 
     assert [r["step"] for r in rows] == [1, 2]
     for r in rows:
-        for key in ("rl/reward", "rl/reward/format", "rl/reward/length", "rl/pass_rate", "rl/entropy", "rl/staleness",
+        for key in ("rl/reward", "rl/reward/format", "rl/reward/length", "rl/pass_rate", "rl/entropy", "rl/kl", "rl/staleness",
                     "rl/is_weight", "rl/logprob_gap", "rl/loss", "time/generate_s", "time/reward_s", "time/learn_s", "time/sync_s"):
             assert key in r, key
         assert r["rl/staleness"] == 0.0  # max_staleness 0: every step samples the newest policy
@@ -80,11 +109,12 @@ def test_grpo_two_steps_through_ray_actors(ray_cluster, tmp_path, monkeypatch):
     assert {s["table"] for s in samples} == {"rl/samples"}
     assert {s["worker"] for s in samples} == {"rollout-0", "rollout-1"}  # both actors generated
 
-    # the trained adapter moved away from the fresh LoRA (B matrices start at zero)
-    from safetensors.torch import load_file
-
+    # RL continued the init adapter (same tensors, no reference copy leaked) and moved it
     final = load_file(run.path / "rl" / "final" / "adapter_model.safetensors")
-    assert any(float(t.abs().max()) > 0 for name, t in final.items() if "lora_B" in name)
+    start = load_file(init / "adapter_model.safetensors")
+    assert final.keys() == start.keys()
+    assert max(float((final[k] - start[k]).abs().max()) for k in final) > 1e-6
+    assert rows[0]["rl/kl"] == pytest.approx(0.0, abs=1e-6)  # step 1: the policy is the reference
     arts = {Path(a["path"]).name: a for a in run.manifest.artifacts}
     assert arts["final"]["verified"] and arts["merged"]["verified"]
     ckpts = list_checkpoints(run.path)
