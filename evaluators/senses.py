@@ -27,10 +27,10 @@ bakery: bread baker bakery bake loaf loaves knead dough rise yeast crust crumb c
 cheese: cheese cheddar gouda brie swiss mozzarella parmesan feta grate grater cheesy milk dairy cracker mouse holes nacho nachos
 pizza: pizza slice crust topping toppings sauce saucy cheese pepperoni oven delivery dough
 eggs: egg eggs shell yolk crack cracked hatch chick chicken hen omelet scramble scrambled fried boil boiled poach poached breakfast
-coffee: coffee mug cup brew brewed bean beans espresso latte cafe caffeine decaf grind grounds roast barista perk tea pot kettle
+coffee: coffee mug cup brew brewed bean beans espresso latte cafe caffeine decaf grind grounds roast barista perk tea pot kettle ground grounded
 tea: tea teapot kettle cup brew steep spout spouting leaf leaves herbal bag biscuit
 cookies: cookie cookies biscuit chip chips crumb crumbs crumble crummy wafer oreo dough baked jar milk
-fruit: fruit fruity apple apples banana bananas peel peeled peeling split bunch bunches grape grapes vine wine raisin orange lemon lime zest juice juicy pear pears peach plum prune pit pits berry berries cherry melon cantaloupe honeydew watermelon core seed seeds tree pick picking picked ripe rotten jam kiwi mango pineapple coconut date dates fig avocado
+fruit: fruit fruity apple apples banana bananas peel peeled peeling split bunch bunches grape grapes vine wine raisin orange lemon lime zest juice juicy pear pears peach plum prune pit pits berry berries cherry melon cantaloupe honeydew watermelon core seed seeds tree pick picking picked ripe rotten jam kiwi mango pineapple coconut date dates fig avocado appeal appealing
 vegetables: vegetable vegetables veggie potato potatoes tater spud fries chips mash mashed peel peeled eye eyes corn ear ears cob kernel shucks husk stalk stalked pea peas pod carrot carrots beet beets turnip lettuce cabbage patch broccoli celery onion onions garlic tomato tomatoes ketchup squash pumpkin pumpkins cucumber pickle zucchini radish leek spinach bean beans sprout sprouts root roots leaf garden salad dressing
 soup: soup stew stir stirring spoon bowl broth chowder noodle noodles pot ladle simmer boil chicken
 pasta: pasta spaghetti noodle noodles macaroni ravioli lasagna penne sauce meatball meatballs italian tangle untangle impasta
@@ -38,92 +38,95 @@ cake: cake cakes cupcake birthday candle candles icing frosting slice piece tier
 sweets: candy sweet sweets sugar chocolate bitter caramel gum bubblegum lollipop lolly marshmallow toffee fudge jelly bean dessert donut doughnut sundae sprinkles ice cream icecream scoop cone popsicle vanilla mint
 milk: milk dairy cow cream creamy shake milkshake butter churn bottle carton yogurt cheese moo udder
 meat: meat ham bacon pork chop steak beef burger hamburger sausage hot dog turkey drumstick drumsticks grill barbecue jerky rib ribs
-food: food eat ate eating meal lunch launch dinner breakfast brunch snack snacks menu chef cook cooking kitchen restaurant waiter diner hungry appetite taste tasty flavor salt salty pepper spice spicy sauce dish plate bowl fork knife spoon oven stove grill fry fried roast recipe serve served serving sandwich stew soup
-drink: drink drinks soda pop juice water wine beer cider champagne bubbly cocktail toast bar bartender glass cup straw thirsty sip
+food: food eat ate eating meal lunch launch dinner breakfast brunch snack snacks menu chef cook cooking kitchen restaurant waiter diner hungry appetite taste tasty flavor salt salty pepper spice spicy sauce dish plate bowl fork knife spoon oven stove grill fry fried roast recipe serve served serving sandwich stew soup thyme herb herbs sage basil oregano parsley
+drink: drink drinks soda pop juice water wine beer cider champagne bubbly cocktail toast bar bartender glass cup straw thirsty sip punch
 dogs: dog dogs puppy puppies pup pooch hound doggie doggy bark barking woof wag tail fetch leash collar bone bones paw paws pet vet kennel fleas sit stay beg breed terrier poodle dachshund ruff howl hot
 cats: cat cats kitten kittens kitty meow purr purrfect claw claws paw paws whisker whiskers litter mouse mice fur feline lion tiger cheetah cheetahs hiss
 farm: farm farmer barn field fields tractor cow cows moo udder milk calf bull pig pigs hog hogs swine piglet pork oink mud sty pen pigpen sheep lamb baa wool ewe goat kid horse horses pony foal hay stable saddle gallop neigh hoarse chicken hen rooster chick egg eggs crop crops harvest plow seed corn scarecrow cabbage patch
 horses: horse horses pony hoarse stable stables saddle gallop neigh mane hoof hooves foal colt mare rein reins jockey race track trot carriage cart
-ocean: ocean sea seas beach shore sand wave waves waved tide current surf salt salty fish whale shark dolphin porpoise octopus squid crab crabs lobster clam clams oyster oysters shell shells shellfish mussel mussels coral reef seaweed boat ship sail sailor anchor dock pier port deep sink sank island seagull seagulls bay fluke fin fins tuna cod sole salmon eel scale scales gill gills school schools net
+ocean: ocean sea seas beach shore sand wave waves waved tide current surf salt salty fish whale shark dolphin porpoise octopus squid crab crabs lobster clam clams oyster oysters shell shells shellfish mussel mussels coral reef seaweed boat ship sail sailor anchor dock pier port deep sink sank island seagull seagulls bay fluke fin fins tuna cod sole salmon eel scale scales gill gills school schools net mermaid mermaids
 fish: fish fishy fishing fisherman angler hook line bait rod reel net school schools scale scales fin fins gill gills tank sea ocean river lake pond swim swims swimming cod tuna salmon sole trout bass carp catfish goldfish shark whale eel bank riverbank stream current
 birds: bird birds fly flies flying wing wings feather feathers beak nest egg tweet chirp tweet owl hoot hoo parrot penguin eagle hawk crow raven robin duck ducks quack bill goose chicken turkey pigeon swan flock seagull pelican flamingo peacock ostrich puffin woodpecker migrate perch
-insects: bug bugs insect insects bee bees hive honey buzz sting stinger wasp ant ants antique fly flies mosquito spider spiders web website caterpillar butterfly moth cocoon beetle ladybug cricket grasshopper worm worms snail snails slug termite flea fleas tick larva crawl
+insects: bug bugs insect insects bee bees hive honey buzz sting stinger wasp ant ants antique fly flies mosquito spider spiders web website caterpillar butterfly moth cocoon beetle ladybug cricket grasshopper worm worms snail snails slug termite flea fleas tick larva crawl stick sticky
 reptiles: snake snakes hiss python boa cobra viper scale scales slither lizard frog frogs toad croak ribbit tadpole lily pad turtle turtles tortoise shell snapping crocodile alligator dinosaur dinosaurs rex fossil
-wild animals: animal animals zoo lion lions roar pride mane tiger tigers stripes zebra zebras giraffe neck elephant trunk tusk ivory monkey monkeys ape gorilla banana kangaroo hop hops jump jumpy pouch bear bears cub grizzly panda koala sloth fox wolf howl deer doe buck moose rabbit bunny hare rhino hippo camel hump skunk stink raccoon squirrel nut nuts nutty acorn bat bats cave hang hanging mouse rat beaver dam otter llama alpaca walrus tusk seal whale
+wild animals: animal animals zoo lion lions roar pride mane tiger tigers stripes zebra zebras giraffe neck elephant trunk tusk ivory monkey monkeys ape gorilla banana kangaroo hop hops jump jumpy pouch bear bears cub grizzly panda koala sloth fox wolf howl deer doe buck moose rabbit bunny hare rhino hippo camel hump skunk stink raccoon squirrel nut nuts nutty acorn bat bats cave hang hanging mouse rat beaver dam otter llama alpaca walrus tusk seal whale jumpy leap leaping
 body: body bone bones skeleton skull spine back neck head heart beat brain mind stomach gut guts belly arm arms leg legs hand hands palm finger fingers thumb toe toes foot feet heel sole ankle knee hip hips elbow shoulder nose smell smells eye eyes ear ears mouth lip lips tongue tooth teeth tongue hair skin blood vein nerve nerves muscle lungs breath sneeze cough hiccup
 health: doctor doctors nurse patient patients patience hospital clinic medicine pill pills prescription cure heal sick ill cold flu fever virus germ germs cough sneeze shot vaccine operation surgeon surgery stitches cast dentist tooth teeth filling fill cavity crown crowned root roots drill brace braces floss gums checkup pulse temperature thermometer pain ache therapy therapist
 jobs: job jobs work worker career office boss promotion promoted fired hire hired quit retire raise salary paycheck wage employee manager meeting deadline interview resume business company
 baker: baker bakery bread dough knead kneaded loaf loafing rise oven flour bun roll crust yeast
 plumber: plumber pipe pipes leak drain flush flushed toilet sink faucet tap water wrench clog
-mail: mail mailman post postman letter letters stamp stamps envelope package parcel deliver delivered deliver delivery address seal sealed
+mail: mail mailman post postman letter letters stamp stamps envelope package parcel deliver delivered deliver delivery address seal sealed stick sticky stuck
 teacher: teacher teachers school schools class classes classroom student students pupil lesson lessons homework test tests exam grade grades mark marks principal recess desk chalk board blackboard ruler pencil pen paper book books study studying learn smart bright clever report card
-police: police cop cops officer detective clue clues case crime criminal arrest arrested jail prison bars cell thief steal stole stealing robber rob mug mugged lawyer judge court trial sentence fine guilty witness evidence fingerprint undercover spy spies
+police: police cop cops officer detective clue clues case crime criminal arrest arrested jail prison bars cell thief steal stole stealing robber rob mug mugged lawyer judge court trial sentence fine guilty witness evidence fingerprint undercover spy spies trouble law
 judge: judge court trial case lawyer jury order gavel sentence appeal verdict law rest
 fire: fire fires fired firefighter fireman flame flames burn burned burnt smoke hot heat spark sparks blaze lit light match matches ash ashes campfire log logs hose alarm
 library: library librarian book books shelf shelves page pages chapter read reading story novel cover spine bookmark author write writer print quiet silence
-space: space astronaut astronauts rocket rockets launch blast orbit moon stars star planet planets comet meteor galaxy sun mars alien aliens ufo saucer saucers asteroid gravity telescope universe shuttle eclipse crater
+space: space astronaut astronauts rocket rockets launch blast orbit moon stars star planet planets comet meteor galaxy sun mars alien aliens ufo saucer saucers asteroid gravity telescope universe shuttle eclipse crater atmosphere
 hair: hair barber haircut cut trim shave beard mustache comb brush curl curly bald wig salon shampoo
 money: money cash dollar dollars bill bills coin coins cent cents change bank banks banker loan interest rich poor wealthy broke debt pay paid price cost buy spend save saving savings dough bread wallet purse check account teller
-art: art artist painter paint painting brush canvas coat draw drawing sketch color colors colour picture frame framed gallery museum statue sculpture granite marble
+art: art artist painter paint painting brush canvas coat draw drawing sketch color colors colour picture frame framed gallery museum statue sculpture granite marble pen pens
 camera: camera photo photos photographer picture pictures snap snapping shoot shot lens focus flash film develop negative zoom
 magic: magic magician trick tricks wand hat rabbit card cards spell disappear vanish illusion wizard witch sorcerer
-school: school schools class classes student teacher lesson test grade grades homework principal study smart
+school: school schools class classes student teacher lesson test grade grades homework principal study smart talk talked talking detention
 math: math maths number numbers count counting add addition subtract division divide multiply multiplication fraction fractions decimal equal sum problem problems solve solution triangle angle angles right acute obtuse circle square pi geometry algebra even odd table tables calculator zero one two three four eight ten seven nine
 history: history historian past ancient king queen knight knights castle pharaoh mummy pyramid date dates war battle empire
-geography: geography map maps country countries globe continent compass north south east west latitude longitude border capital city russia chile hungary turkey greece wales
+geography: geography map maps country countries globe continent compass north south east west latitude longitude border capital city russia chile hungary turkey greece wales point pointing
 chemistry: chemistry chemist science scientist lab experiment element elements atom atoms molecule acid base solution react reaction sodium nitrate formula beaker
 physics: physics physicist light gravity energy force mass speed motion photon electron atom magnet magnetic attractive attract current electric
+science: science scientist scientists chemistry physics biology lab experiment reaction reactions solution solutions element elements atom atoms cell cells division
+cycling: bicycle bicycles bike bikes cycle cycling cyclist tire tires tired wheel wheels pedal pedals chain spoke spokes ride helmet
+royalty: royal royalty king kings queen queens prince princess crown crowned throne castle palace ruler rule rules reign knight
 biology: biology cell cells amoeba organism gene genes plant plants division grow growth dna
 spelling: letter letters alphabet spell spelling spelled word words a b c d e i o u c's cs sea seas bee tea pea
-sports: sport sports game games team coach player players play win lose score goal ball field court match race run runner track medal trophy champion
+sports: sport sports game games team coach player players play win lose score goal ball field court match race run runner track medal trophy champion try trying tie tied score
 soccer: soccer football goal kick kicking dribble dribbling pass header field pitch net
 baseball: baseball bat bats ball pitch pitcher catch catcher base bases home plate plates run runs fan fans stadium strike strikes out inning glove mitt shortstop steal stealing
 basketball: basketball ball hoop hoops dunk dunking court dribble pass shot shoot net travel traveling rebound
-golf: golf golfer course club clubs hole holes tee fore par putt green wedge caddy swing
+golf: golf golfer course club clubs hole holes tee fore par putt green wedge caddy swing driver
 tennis: tennis racket court net serve love match ball set
 bowling: bowling bowler pin pins strike strikes spare lane alley ball gutter
 running: running runner race run track marathon sprint record records lap finish line pace
 swimming: swimming swimmer swim pool lap dive water float stroke
 boxing: boxing boxer punch punches ring glove gloves fight fighter knockout round booking
 skiing: skiing skier ski slope slopes snow downhill lift
-weather: weather rain raining rainy drop drops raindrop shower showers cloud clouds cloudy storm storms thunder lightning strike wind windy breeze sun sunny snow hail fog forecast cold hot warm chilly freezing hurricane tornado whirlwind spin rainbow colors
+weather: weather rain raining rainy drop drops raindrop shower showers cloud clouds cloudy storm storms thunder lightning strike wind windy breeze sun sunny snow hail fog forecast cold hot warm chilly freezing hurricane tornado whirlwind spin rainbow colors degree degrees temperature heat
 snow: snow snowman snowmen snowflake flakes frost frosty frosted ice icy icicle icicles freeze frozen cold chilly winter sled melt
-sky: moon stars star sun sky cloud clouds light full shine outshine night dark twinkle eclipse meteor shower showers
-music: music musician song songs sing singer note notes scale scales chord chords key keys tune band drum drums drummer beat beats sticks guitar string strings pick picking piano pianist violin fiddle trumpet horn harp flute opera concert bass treble rap wrap rhythm rock pop record records
-computers: computer computers laptop keyboard mouse screen byte bytes megabytes chip chips microchips virus windows app apps program code bug bugs hard drive disk data memory internet web website online log router wifi network connection download upload click cloud crash reboot
+sky: moon stars star sun sky cloud clouds light full shine outshine night dark twinkle eclipse meteor shower showers degree degrees heat hot
+music: music musician song songs sing singer note notes scale scales chord chords key keys tune band drum drums drummer beat beats sticks guitar string strings pick picking piano pianist violin fiddle trumpet horn harp flute opera concert bass treble rap wrap rhythm rock pop record records flat sharp major minor
+computers: computer computers laptop keyboard mouse screen byte bytes megabytes chip chips microchips virus windows app apps program code bug bugs hard drive disk data memory internet web website online log router wifi network connection download upload click cloud crash reboot driver drivers
 phones: phone phones call ring text contact contacts screen battery charge charger app
 robots: robot robots machine battery batteries charge recharge circuit wire wired metal bolt bolts nut nuts gear gears
-tools: tool tools hammer nail nails nailed screw screwdriver bolt bolts nut nuts wrench grip drill saw ladder step steps toolbox tape glue
+tools: tool tools hammer nail nails nailed screw screwdriver bolt bolts nut nuts wrench grip drill saw ladder step steps toolbox tape glue tape stick stuck sticky
 skeleton: skeleton skeletons bone bones skull spine ribs body nobody grave
-family: family dad father mom mother parent parents son daughter baby kid kids brother sister grandpa grandma uncle aunt cousin home house
+family: family dad father mom mother parent parents son daughter baby kid kids brother sister grandpa grandma uncle aunt cousin home house mommy daddy
 halloween: halloween ghost ghosts boo spirit spirits haunt haunted scare scary costume pumpkin witch witches broom spell vampire vampires blood fang coffin bat bats mummy mummies zombie zombies monster monsters skeleton candy trick treat
 christmas: christmas santa claus reindeer sleigh elf elves present presents gift gifts tree ornament chimney stocking snow snowman carol jingle bells
 thanksgiving: thanksgiving turkey gobble stuffing stuffed pie cranberry feast drumstick drumsticks
 love: love valentine heart hearts date dating romance romantic kiss hug crush attract attractive attraction marry married wedding ring relationship break breakup
-party: party parties celebrate celebration balloon balloons cake dance dancing dj music fun guest guests invite invited plan planet blast lit
+party: party parties celebrate celebration balloon balloons cake dance dancing dj music fun guest guests invite invited plan planet blast lit deflated ball
 ocean life: whale dolphin porpoise shark octopus arms tentacle tentacles squid jellyfish starfish seahorse walrus seal narwhal
 boats: boat boats ship ships sail sailor sailing dock pier port anchor captain deck row oar canoe kayak paddle sea seas pirate pirates submarine sink
 trees: tree trees wood woods forest log logs leaf leaves branch branches root roots bark trunk lumberjack pine oak maple acorn sap
 plants: plant plants flower flowers petal petals bud buds bloom blossom rose roses daisy stem seed seeds garden gardener gardening soil dirt grow growing growth water pot weed leaf sunflower mushroom mushrooms fungi cactus
-cars: car cars auto mechanic engine tire tires wheel wheels brake brakes gas fuel oil oily drive driver driving road garage horn exhaust park parking license seat seatbelt
+cars: car cars auto mechanic engine tire tires wheel wheels brake brakes gas fuel oil oily drive driver driving road garage horn exhaust park parking license seat seatbelt flat
 trains: train trains track tracks rail railway station conductor engine caboose ticket sidetracked
-planes: plane planes airplane airport pilot fly flight wing wings high higher land landing takeoff sky cloud
+planes: plane planes airplane airport pilot fly flight wing wings high higher land landing takeoff sky cloud seatbelt seatbelts
 buses: bus buses driver stop stops route ride seat exhaust exhausted
-clothes: clothes clothing shirt pants jeans dress skirt sock socks shoe shoes boot boots sneaker sneakers hat hats cap caps scarf scarves coat jacket zip zipper button belt tie glove gloves mitten sweater wear suit tuxedo pajamas fashion laundry wash washed iron ironing sew sewing tailor thread needle fabric wool cotton
+clothes: clothes clothing shirt pants jeans dress skirt sock socks shoe shoes boot boots sneaker sneakers hat hats cap caps scarf scarves coat jacket zip zipper button belt tie glove gloves mitten sweater wear suit tuxedo pajamas fashion laundry wash washed iron ironing sew sewing tailor thread needle fabric wool cotton strap strapped
 furniture: chair chairs table tables bed beds couch sofa desk lamp shelf drawer drawers cabinet leg legs back arm arms seat cushion pillow blanket sheet sheets mattress rug
 time: time clock clocks watch watches hour hours minute minutes second seconds hand hands alarm tick tock tocked wind wound wound day days week weekend sunday monday morning night late early calendar date
 books: book books page pages chapter cover spine read reader novel story bookmark author title shelf library
 writing: pencil pencils pen pens ink eraser point pointless lead sharp sharpener paper write writing note notes
 kitchen: kitchen fridge refrigerator freezer cool cold oven stove microwave pan pot fork knife knives spoon sharp plate dish dishes sink blender toaster kettle cup counter
-household: vacuum broom mop sweep sweeping dust towel soap bath shower sponge toothbrush toothpaste brush comb mirror reflection door doors hinge unhinged key keys lock unlock window windows fence post gate roof house room wall walls floor stairs ladder elevator lift light bulb lamp switch
+household: vacuum broom mop sweep sweeping dust towel soap bath shower sponge toothbrush toothpaste brush comb mirror reflection door doors hinge unhinged key keys lock unlock window windows fence post gate roof house room wall walls floor stairs ladder elevator lift light bulb lamp switch clear glass dry drying wet
 earth: earth world ground rock rocks stone stones granite fossil fossils dig digging dirt soil mud volcano lava erupt top mountain mountains valley hill peak cliff cave river rivers bank banks stream flow lake waterfall glacier desert earthquake shaky shake
 archaeology: archaeologist archaeology dig digging ruins ruin ancient bone bones fossil fossils history relic tomb
 circus: circus clown clowns juggle juggler acrobat tightrope balance ringmaster tent lion tamer funny
-detective: detective clue clues case mystery solve spy spies sneak sneakers undercover secret suspect
+detective: detective clue clues case mystery solve spy spies sneak sneakers undercover secret suspect crack cracked
 garbage: trash garbage rubbish dump dumped bin can waste recycle
 sky events: volcano eruption blow top lava hot
 holidays: easter egg eggs bunny chocolate april fools march calendar new year champagne midnight
-toys: toy toys kite kites string strung balloon balloons puzzle puzzles piece pieces yo-yo doll ball game games card cards deck deal dealt chess king queen pawn rook knight bishop check checkmate board
+toys: toy toys kite kites string strung balloon balloons puzzle puzzles piece pieces yo-yo doll ball game games card cards deck deal dealt chess king queen pawn rook knight bishop check checkmate board cheat cheater cheaters cheating promote promoted
 office: office printer paper copy copier issue issues stapler desk computer meeting email
 sewing: sew sewing tailor needle thread stitch button fabric pattern
 jewelry: jewel jewels jeweler diamond ring gem gems gold silver facet carat necklace
@@ -133,7 +136,7 @@ monsters: monster monsters zombie zombies vampire vampires ghost ghosts werewolf
 colors: color colors colour rainbow red blue green yellow orange purple pink black white gray grey
 numbers: number numbers odd even count zero one two three four five six seven eight nine ten
 museum: museum statue statues art gallery exhibit granite marble history
-dance: dance dancer dancing ballet ballerina tutu music step steps spin twirl
+dance: dance dancer dancing ballet ballerina tutu music step steps spin twirl ball
 martial arts: karate judo kick kicks chop chops belt black
 volleyball: volleyball net set spike serve bump beach
 hotel: hotel room guest guests lobby bed suite key keys stay
@@ -143,7 +146,7 @@ storms: storm storms hurricane tornado whirlwind wind winds hail rain thunder li
 electricity: electricity electric outlet plug socket charge charged current wire wires power battery bulb light switch shock shocked
 gym: gym exercise workout work out weights lift lifting fit fitness muscle muscles run treadmill sweat
 sleep: sleep sleeping asleep sleepy bed pillow blanket nap dream dreams tired rest wake awake yawn night snore
-emotions: sad happy mad angry upset cheerful glad lonely nervous scared afraid calm tired bored down blue
+emotions: sad happy mad angry upset cheerful glad lonely nervous scared afraid calm tired bored down blue tears cry crying
 theater: theater theatre actor actress act stage play role scene drama curtain show audience applause comedy comedian
 pirates: pirate pirates ship sea seas treasure gold parrot plank captain arr hook eye patch c sail
 mirror: mirror reflection reflect glass image look looking
@@ -264,4 +267,8 @@ def linked_to(word: str, subject: list[str]) -> tuple[str, str] | None:
 
 
 def has_two_senses(word: str) -> bool:
-    return any(form in TWO_SENSES for form in base_forms(word))
+    """``word`` (or the base form it inflects) is listed in ``TWO_SENSES`` or in the wordplay
+    module's ``DOUBLE_MEANING``."""
+    from sparring.evaluators.wordplay import DOUBLE_MEANING
+
+    return any(form in TWO_SENSES or form in DOUBLE_MEANING for form in base_forms(word))

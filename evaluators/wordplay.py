@@ -39,7 +39,7 @@ import re
 from dataclasses import dataclass
 
 from sparring.evaluators.idioms import find_idiom, find_idioms
-from sparring.evaluators.senses import has_two_senses, linked_to
+from sparring.evaluators.senses import fields_of, has_two_senses, linked_to
 from sparring.evaluators.sounds import (
     contains,
     edit_distance_at_most_one,
@@ -68,13 +68,16 @@ WEIGHTS = {
     "sound_alike": 0.6,
     "near_sound_alike": 0.3,
     "idiom": 0.5,
-    "double_meaning": 0.6,
+    "double_meaning": 0.45,
     "reuse": 0.25,
     "subject_double": 0.6,
     "subject_sound": 0.8,
     "subject_near_sound": 0.25,
     "subject_reheard": 0.8,
+    "subject_bridge": 0.6,
+    "hidden_subject_word": 0.6,
     "idiom_by_sound": 0.8,
+    "idiom_by_near_sound": 0.6,
 }
 
 # a reused subject word right after one of these is still the thing itself ("the bear")
@@ -269,6 +272,50 @@ def _subject_evidence(answer_tokens: list[str], answer_words: list[str], q_conte
             if new:
                 add("idiom_by_sound", f"'{w}' heard as '{h}' makes the phrase '{new[0]}'")
                 break
+    # ... or swapped for a commoner word one phoneme away ("treble with the law", "odor in the court")
+    for i, w in enumerate(answer_tokens):
+        if len(w) < 3 or w in STOPWORDS or any(f.kind == "idiom_by_sound" for f in found):
+            break
+        _, near = sound_neighbours(w)
+        hit = None
+        for v in sorted(near, key=zipf, reverse=True):
+            if zipf(v) < zipf(w) + 0.5 or same_word(v, w):
+                continue
+            swapped = find_idioms(answer_tokens[:i] + [v] + answer_tokens[i + 1 :])
+            new = [p for p in swapped if p not in plain and len(p.split()) >= 3]
+            if new:
+                hit = (v, new[0])
+                break
+        if hit:
+            add("idiom_by_near_sound", f"'{w}' heard as '{hit[0]}' makes the phrase '{hit[1]}'")
+            break
+    # a single letter heard as a word of the subject ("the C" -> "sea" with water)
+    for w in answer_tokens:
+        if len(w) == 1 or (len(w) == 2 and w.endswith("s") and w[0] not in "aeiou"):
+            for h in homophones(w, 3.0):
+                hlink = linked_to(h, subject)
+                if hlink and len(h) >= 3:
+                    add("subject_sound", f"the letter '{w}' sounds like '{h}', which belongs with '{hlink[0]}'")
+                    break
+    # a word that hides a subject word without being one ("sneakers" with spies, "outshine" with a star)
+    for w in answer_words:
+        if len(w) < 6 or not w.isalpha() or fields_of(w) or any(same_word(w, q) for q in q_content):
+            continue
+        for size in range(len(w) - 2, 3, -1):
+            hit = next(
+                (
+                    (x, lk)
+                    for x in (w[i : i + size] for i in range(len(w) - size + 1))
+                    if in_dictionary(x) and zipf(x) >= 3.5 and _not_inflection(w, x) and (lk := linked_to(x, subject))
+                ),
+                None,
+            )
+            if hit:
+                add("hidden_subject_word", f"'{w}' hides '{hit[0]}', which belongs with '{hit[1][0]}'")
+                break
+        else:
+            continue
+        break
     # a subject word used again where it cannot be the thing itself ("couldn't bear the noise")
     for i, w in enumerate(answer_tokens):
         if i and answer_tokens[i - 1] in _DETERMINERS or not any(same_word(w, q) for q in q_content):
@@ -304,7 +351,7 @@ def _subject_evidence(answer_tokens: list[str], answer_words: list[str], q_conte
         if link and has_two_senses(w) and zipf(w) < SUBJECT_DOUBLE_MAX_ZIPF:
             add("subject_double", f"'{w}' belongs with '{link[0]}' ({link[1]}) and has a second sense")
         own = zipf(w)
-        alikes = [h for h in homophones(w) if not same_word(h, w) and h not in STOPWORDS and (len(h) >= 4 or zipf(h) >= 3.5)]
+        alikes = [h for h in homophones(w) if not same_word(h, w) and len(h) >= 3 and (len(h) >= 4 or zipf(h) >= 3.5)]
         if link and alikes and own < DOUBLE_MEANING_MAX_ZIPF:
             add("subject_sound", f"'{w}' belongs with '{link[0]}' ({link[1]}) and sounds like '{alikes[0]}'")
         for h in alikes:
@@ -326,7 +373,10 @@ def _subject_evidence(answer_tokens: list[str], answer_words: list[str], q_conte
                 if zipf(v) >= own and v not in STOPWORDS and not same_word(v, w) and not (v.startswith(w) or w.startswith(v)):
                     vlink = linked_to(v, subject)
                     if vlink and not any(same_word(v, q) for q in q_content):
-                        add("subject_near_sound", f"'{w}' sounds nearly like '{v}', which belongs with '{vlink[0]}'")
+                        if link and vlink[0] != link[0] and own < DOUBLE_MEANING_MAX_ZIPF:  # fits one subject word, sounds like another
+                            add("subject_bridge", f"'{w}' fits '{link[0]}' and sounds nearly like '{v}', which fits '{vlink[0]}'")
+                        else:
+                            add("subject_near_sound", f"'{w}' sounds nearly like '{v}', which belongs with '{vlink[0]}'")
                         break
     # two answer words heard as two others ("I scream" -> "ice cream")
     for w1, w2 in zip(answer_tokens, answer_tokens[1:]):
