@@ -33,12 +33,12 @@ cookies: cookie cookies biscuit chip chips crumb crumbs crumble crummy wafer ore
 fruit: fruit fruity apple apples banana bananas peel peeled peeling split bunch bunches grape grapes vine wine raisin orange lemon lime zest juice juicy pear pears peach plum prune pit pits berry berries cherry melon cantaloupe honeydew watermelon core seed seeds tree pick picking picked ripe rotten jam kiwi mango pineapple coconut date dates fig avocado appeal appealing
 vegetables: vegetable vegetables veggie potato potatoes tater spud fries chips mash mashed peel peeled eye eyes corn ear ears cob kernel shucks husk stalk stalked pea peas pod carrot carrots beet beets turnip lettuce cabbage patch broccoli celery onion onions garlic tomato tomatoes ketchup squash pumpkin pumpkins cucumber pickle zucchini radish leek spinach bean beans sprout sprouts root roots leaf garden salad dressing
 soup: soup stew stir stirring spoon bowl broth chowder noodle noodles pot ladle simmer boil chicken
-pasta: pasta spaghetti noodle noodles macaroni ravioli lasagna penne sauce meatball meatballs italian tangle untangle impasta
+pasta: pasta spaghetti noodle noodles macaroni ravioli lasagna penne sauce meatball meatballs italian tangle untangle impasta filled filling stuffed
 cake: cake cakes cupcake birthday candle candles icing frosting slice piece tier tiers layer bake baker batter sweet dessert party wedding
 sweets: candy sweet sweets sugar chocolate bitter caramel gum bubblegum lollipop lolly marshmallow toffee fudge jelly bean dessert donut doughnut sundae sprinkles ice cream icecream scoop cone popsicle vanilla mint
 milk: milk dairy cow cream creamy shake milkshake butter churn bottle carton yogurt cheese moo udder
 meat: meat ham bacon pork chop steak beef burger hamburger sausage hot dog turkey drumstick drumsticks grill barbecue jerky rib ribs
-food: food eat ate eating meal lunch launch dinner breakfast brunch snack snacks menu chef cook cooking kitchen restaurant waiter diner hungry appetite taste tasty flavor salt salty pepper spice spicy sauce dish plate bowl fork knife spoon oven stove grill fry fried roast recipe serve served serving sandwich stew soup thyme herb herbs sage basil oregano parsley
+food: food eat ate eating meal lunch launch dinner breakfast brunch snack snacks menu chef cook cooking kitchen restaurant waiter diner hungry appetite taste tasty flavor salt salty pepper spice spicy sauce dish plate bowl fork knife spoon oven stove grill fry fried roast recipe serve served serving sandwich stew soup thyme herb herbs sage basil oregano parsley bite bites
 drink: drink drinks soda pop juice water wine beer cider champagne bubbly cocktail toast bar bartender glass cup straw thirsty sip punch
 dogs: dog dogs puppy puppies pup pooch hound doggie doggy bark barking woof wag tail fetch leash collar bone bones paw paws pet vet kennel fleas sit stay beg breed terrier poodle dachshund ruff howl hot
 cats: cat cats kitten kittens kitty meow purr purrfect claw claws paw paws whisker whiskers litter mouse mice fur feline lion tiger cheetah cheetahs hiss
@@ -50,7 +50,7 @@ birds: bird birds fly flies flying wing wings feather feathers beak nest egg twe
 insects: bug bugs insect insects bee bees hive honey buzz sting stinger wasp ant ants antique fly flies mosquito spider spiders web website caterpillar butterfly moth cocoon beetle ladybug cricket grasshopper worm worms snail snails slug termite flea fleas tick larva crawl stick sticky
 reptiles: snake snakes hiss python boa cobra viper scale scales slither lizard frog frogs toad croak ribbit tadpole lily pad turtle turtles tortoise shell snapping crocodile alligator dinosaur dinosaurs rex fossil
 wild animals: animal animals zoo lion lions roar pride mane tiger tigers stripes zebra zebras giraffe neck elephant trunk tusk ivory monkey monkeys ape gorilla banana kangaroo hop hops jump jumpy pouch bear bears cub grizzly panda koala sloth fox wolf howl deer doe buck moose rabbit bunny hare rhino hippo camel hump skunk stink raccoon squirrel nut nuts nutty acorn bat bats cave hang hanging mouse rat beaver dam otter llama alpaca walrus tusk seal whale jumpy leap leaping
-body: body bone bones skeleton skull spine back neck head heart beat brain mind stomach gut guts belly arm arms leg legs hand hands palm finger fingers thumb toe toes foot feet heel sole ankle knee hip hips elbow shoulder nose smell smells eye eyes ear ears mouth lip lips tongue tooth teeth tongue hair skin blood vein nerve nerves muscle lungs breath sneeze cough hiccup
+body: body bone bones skeleton skull spine back neck head heart beat brain mind stomach gut guts belly arm arms leg legs hand hands palm finger fingers thumb toe toes foot feet heel sole ankle knee hip hips elbow shoulder nose smell smells eye eyes ear ears mouth lip lips tongue tooth teeth tongue hair skin blood vein nerve nerves muscle lungs breath sneeze cough hiccup puff puffing panting
 health: doctor doctors nurse patient patients patience hospital clinic medicine pill pills prescription cure heal sick ill cold flu fever virus germ germs cough sneeze shot vaccine operation surgeon surgery stitches cast dentist tooth teeth filling fill cavity crown crowned root roots drill brace braces floss gums checkup pulse temperature thermometer pain ache therapy therapist
 jobs: job jobs work worker career office boss promotion promoted fired hire hired quit retire raise salary paycheck wage employee manager meeting deadline interview resume business company
 baker: baker bakery bread dough knead kneaded loaf loafing rise oven flour bun roll crust yeast
@@ -89,7 +89,7 @@ running: running runner race run track marathon sprint record records lap finish
 swimming: swimming swimmer swim pool lap dive water float stroke
 boxing: boxing boxer punch punches ring glove gloves fight fighter knockout round booking
 skiing: skiing skier ski slope slopes snow downhill lift
-weather: weather rain raining rainy drop drops raindrop shower showers cloud clouds cloudy storm storms thunder lightning strike wind windy breeze sun sunny snow hail fog forecast cold hot warm chilly freezing hurricane tornado whirlwind spin rainbow colors degree degrees temperature heat
+weather: weather rain raining rainy drop drops raindrop shower showers cloud clouds cloudy storm storms thunder lightning strike wind windy breeze sun sunny snow hail fog forecast cold hot warm chilly freezing hurricane tornado whirlwind spin rainbow colors degree degrees temperature heat meteorologist weatherman forecaster
 snow: snow snowman snowmen snowflake flakes frost frosty frosted ice icy icicle icicles freeze frozen cold chilly winter sled melt
 sky: moon stars star sun sky cloud clouds light full shine outshine night dark twinkle eclipse meteor shower showers degree degrees heat hot
 music: music musician song songs sing singer note notes scale scales chord chords key keys tune band drum drums drummer beat beats sticks guitar string strings pick picking piano pianist violin fiddle trumpet horn harp flute opera concert bass treble rap wrap rhythm rock pop record records flat sharp major minor
@@ -99,7 +99,7 @@ robots: robot robots machine battery batteries charge recharge circuit wire wire
 tools: tool tools hammer nail nails nailed screw screwdriver bolt bolts nut nuts wrench grip drill saw ladder step steps toolbox tape glue tape stick stuck sticky
 skeleton: skeleton skeletons bone bones skull spine ribs body nobody grave
 family: family dad father mom mother parent parents son daughter baby kid kids brother sister grandpa grandma uncle aunt cousin home house mommy daddy
-halloween: halloween ghost ghosts boo spirit spirits haunt haunted scare scary costume pumpkin witch witches broom spell vampire vampires blood fang coffin bat bats mummy mummies zombie zombies monster monsters skeleton candy trick treat
+halloween: halloween ghost ghosts boo spirit spirits haunt haunted scare scary costume pumpkin witch witches broom spell vampire vampires blood fang coffin bat bats mummy mummies zombie zombies monster monsters skeleton candy trick treat drink drinking bite bites
 christmas: christmas santa claus reindeer sleigh elf elves present presents gift gifts tree ornament chimney stocking snow snowman carol jingle bells
 thanksgiving: thanksgiving turkey gobble stuffing stuffed pie cranberry feast drumstick drumsticks
 love: love valentine heart hearts date dating romance romantic kiss hug crush attract attractive attraction marry married wedding ring relationship break breakup
@@ -114,10 +114,10 @@ planes: plane planes airplane airport pilot fly flight wing wings high higher la
 buses: bus buses driver stop stops route ride seat exhaust exhausted
 clothes: clothes clothing shirt pants jeans dress skirt sock socks shoe shoes boot boots sneaker sneakers hat hats cap caps scarf scarves coat jacket zip zipper button belt tie glove gloves mitten sweater wear suit tuxedo pajamas fashion laundry wash washed iron ironing sew sewing tailor thread needle fabric wool cotton strap strapped
 furniture: chair chairs table tables bed beds couch sofa desk lamp shelf drawer drawers cabinet leg legs back arm arms seat cushion pillow blanket sheet sheets mattress rug
-time: time clock clocks watch watches hour hours minute minutes second seconds hand hands alarm tick tock tocked wind wound wound day days week weekend sunday monday morning night late early calendar date
+time: time clock clocks watch watches hour hours minute minutes second seconds hand hands alarm tick tock tocked wind wound wound day days week weekend sunday monday morning night late early calendar date watch watches tell
 books: book books page pages chapter cover spine read reader novel story bookmark author title shelf library
 writing: pencil pencils pen pens ink eraser point pointless lead sharp sharpener paper write writing note notes
-kitchen: kitchen fridge refrigerator freezer cool cold oven stove microwave pan pot fork knife knives spoon sharp plate dish dishes sink blender toaster kettle cup counter
+kitchen: kitchen fridge refrigerator freezer cool cold oven stove microwave pan pot fork knife knives spoon sharp plate dish dishes sink blender toaster kettle cup counter heat heated toaster toast
 household: vacuum broom mop sweep sweeping dust towel soap bath shower sponge toothbrush toothpaste brush comb mirror reflection door doors hinge unhinged key keys lock unlock window windows fence post gate roof house room wall walls floor stairs ladder elevator lift light bulb lamp switch clear glass dry drying wet
 earth: earth world ground rock rocks stone stones granite fossil fossils dig digging dirt soil mud volcano lava erupt top mountain mountains valley hill peak cliff cave river rivers bank banks stream flow lake waterfall glacier desert earthquake shaky shake
 archaeology: archaeologist archaeology dig digging ruins ruin ancient bone bones fossil fossils history relic tomb

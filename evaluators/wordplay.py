@@ -78,6 +78,7 @@ WEIGHTS = {
     "hidden_subject_word": 0.6,
     "idiom_by_sound": 0.8,
     "idiom_by_near_sound": 0.6,
+    "reused_in_new_sense": 0.6,
 }
 
 # a reused subject word right after one of these is still the thing itself ("the bear")
@@ -244,7 +245,7 @@ def _coined(word: str) -> Evidence | None:
 _INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "est", "ly", "y", "ier", "iest")
 
 
-def _subject_evidence(answer_tokens: list[str], answer_words: list[str], q_content: list[str], subject: list[str]) -> list[Evidence]:
+def _subject_evidence(question: str, answer_tokens: list[str], answer_words: list[str], q_content: list[str], subject: list[str]) -> list[Evidence]:
     """Puns tied to the joke's subject (the question's content words and the topic):
 
     - ``subject_double``: an answer word of the subject's field with a second sense ("hog" with
@@ -299,14 +300,16 @@ def _subject_evidence(answer_tokens: list[str], answer_words: list[str], q_conte
                     break
     # a word that hides a subject word without being one ("sneakers" with spies, "outshine" with a star)
     for w in answer_words:
-        if len(w) < 6 or not w.isalpha() or fields_of(w) or any(same_word(w, q) for q in q_content):
+        if len(w) < 6 or not w.isalpha() or any(same_word(w, q) for q in q_content):
             continue
+        own_link = linked_to(w, subject)  # "seatbelts" hides "seat", but is itself the pilot's word
         for size in range(len(w) - 2, 3, -1):
             hit = next(
                 (
                     (x, lk)
                     for x in (w[i : i + size] for i in range(len(w) - size + 1))
                     if in_dictionary(x) and zipf(x) >= 3.5 and _not_inflection(w, x) and (lk := linked_to(x, subject))
+                    and not (own_link and own_link[0] == lk[0])
                 ),
                 None,
             )
@@ -316,6 +319,15 @@ def _subject_evidence(answer_tokens: list[str], answer_words: list[str], q_conte
         else:
             continue
         break
+    # a two-sense subject word that the question uses as a thing ("his saw") and the answer does
+    # not ("I saw that coming")
+    q_tokens = words(question)
+    for i, w in enumerate(answer_tokens):
+        if not has_two_senses(w) or (i and answer_tokens[i - 1] in _DETERMINERS):
+            continue
+        if any(q_tokens[j] == w and j and q_tokens[j - 1] in _DETERMINERS for j in range(len(q_tokens))):
+            add("reused_in_new_sense", f"'{w}' is a thing in the question and something else in the answer")
+            break
     # a subject word used again where it cannot be the thing itself ("couldn't bear the noise")
     for i, w in enumerate(answer_tokens):
         if i and answer_tokens[i - 1] in _DETERMINERS or not any(same_word(w, q) for q in q_content):
@@ -413,7 +425,7 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
             evidence.append(alike)
         if w in DOUBLE_MEANING and zipf(w) < DOUBLE_MEANING_MAX_ZIPF:
             evidence.append(Evidence("double_meaning", WEIGHTS["double_meaning"], f"'{w}' has two common senses"))
-    evidence += _subject_evidence([t for t in a_raw if "-" not in t], a_words, q_content, related)
+    evidence += _subject_evidence(question, [t for t in a_raw if "-" not in t], a_words, q_content, related)
     phrase = find_idiom(words(answer))
     if phrase:
         evidence.append(Evidence("idiom", WEIGHTS["idiom"], f"the answer turns on the phrase '{phrase}'"))
