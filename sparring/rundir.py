@@ -100,7 +100,11 @@ def hardware() -> dict[str, Any]:
 
 
 class Manifest:
-    """manifest.json, rewritten atomically on every change (safe across threads of one process)."""
+    """manifest.json, rewritten atomically on every change.
+
+    Each read-modify-write holds a thread lock and an ``fcntl`` lock on ``manifest.json.lock``, so
+    the learner, the stage code and a background export task (another process) never lose an update.
+    """
 
     def __init__(self, path: Path):
         self.path = path

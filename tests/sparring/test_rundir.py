@@ -63,3 +63,22 @@ def test_stage_records_failure_and_timing(runs_dir: Path):
 def test_open_rejects_non_run_dirs(tmp_path: Path):
     with pytest.raises(UserInputError, match="not a sparring run directory"):
         RunDir.open(tmp_path)
+
+
+def _add_many(path: str, start: int) -> None:
+    run = RunDir.open(path)
+    for i in range(start, start + 15):
+        run.manifest.add_artifact(Artifact(f"a{i}", "gguf", f"{i:064d}", i, {"passed": True}))
+
+
+def test_concurrent_processes_lose_no_manifest_update(runs_dir: Path):
+    import multiprocessing as mp
+
+    run = RunDir.create(RunConfig(name="race", output_dir=str(runs_dir)), argv=[])
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_add_many, args=(str(run.path), k * 100)) for k in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert sorted(a["path"] for a in run.manifest.artifacts) == sorted(f"a{k * 100 + i}" for k in range(3) for i in range(15))
