@@ -19,8 +19,12 @@ Kinds of update:
 ``checksum`` is what the worker must report back after loading: :func:`tensors_checksum` of the
 tensors (recomputed by the worker from the weights inside its model) or the sha256 of the GGUF
 bytes (recomputed from the file the worker loaded).  Version and checksum prove the update arrived;
-the logprob probe (``learner_probe`` vs ``Engine.logprobs`` on :func:`probe_token_ids`) proves the
-engine computes with it.
+the logprob probe (``learner_probe`` vs the worker's ``Engine.probe`` on :func:`probe_token_ids`)
+proves the engine computes with it.  When the policy is a LoRA adapter both sides also score the
+probe with the adapter switched off: that measures the rollout engine's own numerics (a q8_0 GGUF
+drifts ~0.065 nat/token from fp32 on SmolLM2-135M), which the check allows on top of the tolerance,
+and compares what the adapter adds on each side — an adapter that never reached the engine shows
+up as a missing delta (``compare_probes``, ``ProbeCheck``).
 
 Exercised by ``pytest tests/rl/test_weight_sync.py``.
 """
@@ -220,10 +224,82 @@ def teacher_forced_logprobs(model: Any, token_ids: Sequence[int], start: int) ->
     return [float(x) for x in logp.cpu()]
 
 
-def learner_probe(model: Any, tokenizer: Any, probe_ids: Sequence[int], start: int) -> list[float]:
-    """The learner's probe logprobs, the reference every worker must match after a sync."""
+@dataclass
+class Probe:
+    """Logprobs on the probe tokens: of the policy, and of the base alone (LoRA switched off) when
+    the model has a separable adapter.  The base lets the check cancel the engine's own numerics."""
+
+    policy: list[float]
+    base: list[float] | None = None
+
+
+BASE_NOISE_FACTOR = 10.0  # a worker whose base drifts more than 10 x tolerance runs another base model
+
+
+@dataclass
+class ProbeCheck:
+    """A worker's probe against the learner's.
+
+    ``gap``: mean |worker - learner| of the policy logprobs.  ``base_noise``: the same for the bases
+    (the rollout engine's own numerics: a q8_0 GGUF drifts ~0.065 nat/token from fp32 on
+    SmolLM2-135M, f16 ~0.002).  ``delta_gap``: mean |(worker policy - worker base) - (learner policy -
+    learner base)|, the difference in what the adapter adds on each side.
+
+    With both bases known the check is ``delta_gap <= tolerance + base_noise`` (the engine may differ
+    from the learner by its measured numerics, not more) and ``base_noise <= 10 x tolerance`` (beyond
+    that the worker runs another base model); otherwise ``gap <= tolerance``.
+    """
+
+    gap: float
+    delta_gap: float | None = None
+    base_noise: float | None = None
+
+    @property
+    def decisive(self) -> float:
+        return self.delta_gap if self.delta_gap is not None else self.gap
+
+    def limit(self, tolerance: float) -> float:
+        return tolerance + (self.base_noise or 0.0)
+
+    def problem(self, tolerance: float) -> str | None:
+        """Why the worker fails the probe, or None."""
+        if self.base_noise is not None and self.base_noise > BASE_NOISE_FACTOR * tolerance:
+            return f"its base model disagrees with the learner's by {self.base_noise:.4f} nat/token (> {BASE_NOISE_FACTOR:g} x tolerance {tolerance})"
+        if self.decisive > self.limit(tolerance):
+            what = "of the adapter's effect" if self.delta_gap is not None else "of the policy"
+            noise = f" = tolerance {tolerance} + engine numerics {self.base_noise:.4f}" if self.base_noise is not None else ""
+            return f"probe logprob gap {what} {self.decisive:.4f} > {self.limit(tolerance):.4f}{noise} (absolute gap {self.gap:.4f})"
+        return None
+
+    def passes(self, tolerance: float) -> bool:
+        return self.problem(tolerance) is None
+
+
+def as_probe(probe: Probe | Sequence[float]) -> Probe:
+    return probe if isinstance(probe, Probe) else Probe([float(x) for x in probe])
+
+
+def compare_probes(worker: Probe | Sequence[float], learner: Probe | Sequence[float]) -> ProbeCheck:
+    w, l = as_probe(worker), as_probe(learner)
+    check = ProbeCheck(gap=probe_gap(w.policy, l.policy))
+    if w.base is not None and l.base is not None:
+        check.base_noise = probe_gap(w.base, l.base)
+        w_delta = np.asarray(w.policy) - np.asarray(w.base)
+        l_delta = np.asarray(l.policy) - np.asarray(l.base)
+        check.delta_gap = probe_gap(w_delta.tolist(), l_delta.tolist())
+    return check
+
+
+def learner_probe(model: Any, tokenizer: Any, probe_ids: Sequence[int], start: int) -> Probe:
+    """The learner's probe (policy, and base with the adapters off), the reference every worker
+    must match after a sync."""
     del tokenizer  # the ids are already tokenized; kept in the signature for symmetry
-    return teacher_forced_logprobs(model, probe_ids, start)
+    policy = teacher_forced_logprobs(model, probe_ids, start)
+    base = None
+    if is_peft_model(model):
+        with model.disable_adapter():
+            base = teacher_forced_logprobs(model, probe_ids, start)
+    return Probe(policy, base)
 
 
 def probe_gap(worker: Sequence[float], learner: Sequence[float]) -> float:

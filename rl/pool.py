@@ -32,11 +32,14 @@ This is the narrow interface between the rollout side and the learner (GRPO/DPO)
 
 ``sync`` puts the update in the object store once, has every worker load it, then verifies: each
 worker's reported version and checksum must equal the learner's, and the worker's logprobs on the
-fixed probe tokens must be within ``cfg.rl.probe_tolerance`` (mean absolute gap) of the learner's;
+fixed probe tokens must be within ``cfg.rl.probe_tolerance`` (mean absolute gap) of the learner's —
+for a LoRA policy, what the adapter adds on each side, with the engine's measured numerics (its base
+against the learner's base: q8_0 drifts from fp32) allowed on top (``policy_sync.ProbeCheck``);
 otherwise ``StalePolicyError`` names the worker, its version and the gap, and the run stops rather
 than train on samples from a stale policy.  ``last_sync_stats["probe_separation"]`` is the gap
-between the learner's new and previous probe: when it is below the tolerance a stale worker would
-not be visible in the probe (the version/checksum checks still are).
+between the learner's new and previous probe: when it is below the tolerance (plus the engine's
+numerics, ``probe_base_noise``) a worker one version behind would not be visible in the probe —
+the version and checksum checks still catch it; the probe catches an update that never took effect.
 
 Fault tolerance: prompts go out in shards to whichever worker is free.  A worker that dies mid-batch
 is restarted by Ray (``max_restarts``); its shard is retried (by Ray with ``max_task_retries``, or
@@ -58,7 +61,7 @@ from typing import Any, Callable, Sequence
 from sparring.errors import SparringError, UserInputError
 from sparring.registry import ENGINES
 from sparring.rl.engines.base import SamplingParams
-from sparring.rl.policy_sync import PolicyUpdate, StalePolicyError, probe_gap, probe_token_ids
+from sparring.rl.policy_sync import PolicyUpdate, Probe, StalePolicyError, as_probe, compare_probes, probe_gap, probe_token_ids
 from sparring.rl.worker import PolicyVersionMismatch, RolloutWorker, SyncReport
 from sparring.seeding import derive_seed
 from sparring.types import Prompt, Sample
@@ -107,7 +110,7 @@ class RolloutPool:
         self.version = -1
         self._update_ref: Any = None
         self._update_checksum = ""
-        self._learner_probe: list[float] | None = None
+        self._learner_probe: Probe | None = None
         self._opponents: dict[int, Any] = {}
         self.last_stats: dict[str, Any] = {}
         self.last_sync_stats: dict[str, Any] = {}
@@ -135,7 +138,7 @@ class RolloutPool:
 
     # -- weight sync -----------------------------------------------------------------------------
 
-    def sync(self, version: int, update: PolicyUpdate, learner_probe: Sequence[float]) -> list[SyncReport]:
+    def sync(self, version: int, update: PolicyUpdate, learner_probe: Probe | Sequence[float]) -> list[SyncReport]:
         """Push ``update`` to every worker and verify it arrived and computes like the learner."""
         import ray
 
@@ -144,7 +147,8 @@ class RolloutPool:
         started = time.perf_counter()
         previous = self._learner_probe
         self._update_ref = ray.put(update)
-        self.version, self._update_checksum, self._learner_probe = version, update.checksum, list(learner_probe)
+        learner_probe = as_probe(learner_probe)
+        self.version, self._update_checksum, self._learner_probe = version, update.checksum, learner_probe
         refs = [w.load_policy.remote(version, self._update_ref) for w in self.workers]
         reports = []
         for i, ref in enumerate(refs):
@@ -159,11 +163,13 @@ class RolloutPool:
             "version": version, "kind": update.kind, "nbytes": update.nbytes,
             "seconds": round(time.perf_counter() - started, 4), "load_seconds": round(load_seconds, 4),
             "max_probe_gap": max(r.probe_gap or 0.0 for r in reports),
-            "probe_separation": probe_gap(learner_probe, previous) if previous is not None else None,
+            "max_probe_gap_absolute": max(r.probe_gap_absolute or 0.0 for r in reports),
+            "probe_base_noise": max((r.probe_base_noise for r in reports if r.probe_base_noise is not None), default=None),
+            "probe_separation": probe_gap(learner_probe.policy, previous.policy) if previous is not None else None,
         }
         return reports
 
-    def verify(self, version: int, checksum: str, learner_probe: Sequence[float], reports: list[SyncReport] | None = None,
+    def verify(self, version: int, checksum: str, learner_probe: Probe | Sequence[float], reports: list[SyncReport] | None = None,
                workers: Sequence[int] | None = None) -> list[SyncReport]:
         """Check version, checksum and the logprob probe of every worker (or of ``workers``)."""
         import ray
@@ -175,14 +181,16 @@ class RolloutPool:
         tolerance = self.cfg.rl.probe_tolerance
         problems = []
         for report, probe in zip(reports, probes):
-            report.probe_gap = probe_gap(probe, learner_probe)
+            check = compare_probes(probe, learner_probe)
+            report.probe_gap, report.probe_gap_absolute, report.probe_base_noise = check.decisive, check.gap, check.base_noise
             wrong = []
             if report.version != version:
                 wrong.append(f"reports policy version {report.version} (learner: {version})")
             if report.checksum != checksum:
                 wrong.append(f"loaded checksum {report.checksum[:12] or 'none'} (learner: {checksum[:12]})")
-            if report.probe_gap > tolerance:
-                wrong.append(f"probe logprob gap {report.probe_gap:.4f} > tolerance {tolerance}")
+            problem = check.problem(tolerance)
+            if problem:
+                wrong.append(problem)
             if wrong:
                 problems.append((report, wrong))
         if problems:
@@ -195,12 +203,12 @@ class RolloutPool:
             )
         return reports
 
-    def probe_gaps(self, learner_probe: Sequence[float]) -> dict[str, float]:
-        """``{worker_id: mean |logprob gap|}`` on the probe tokens, without raising."""
+    def probe_gaps(self, learner_probe: Probe | Sequence[float]) -> dict[str, float]:
+        """``{worker_id: decisive probe gap}`` (see ``ProbeCheck``), without raising."""
         import ray
 
         probes = ray.get([w.probe.remote(self.probe_ids, self.probe_start) for w in self.workers])
-        return {wid: probe_gap(p, learner_probe) for wid, p in zip(self.worker_ids, probes)}
+        return {wid: compare_probes(p, learner_probe).decisive for wid, p in zip(self.worker_ids, probes)}
 
     def add_opponent(self, version: int, update: PolicyUpdate) -> None:
         """Keep a policy version for self-play against ``opponent="checkpoint:<version>"``."""
@@ -230,7 +238,7 @@ class RolloutPool:
         if self.version < 0 or self._update_ref is None:
             return
         report = ray.get(self.workers[i].load_policy.remote(self.version, self._update_ref), timeout=self.task_timeout_s)
-        self.verify(self.version, self._update_checksum, self._learner_probe or [], [report], workers=[i])
+        self.verify(self.version, self._update_checksum, self._learner_probe, [report], workers=[i])
 
     # -- dispatch --------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ scoring thread, so referee time overlaps the next group's generation; ``gen_seco
     w = RolloutWorker.options(num_cpus=1).remote("rollout-0", cfg.model_dump(), base_dir, "hf")
     ray.get(w.load_policy.remote(1, update_ref))          # -> SyncReport(worker_id, version, checksum)
     ray.get(w.generate.remote([p.to_dict()], 4, sampling, step=0))   # -> list[Sample]
-    ray.get(w.probe.remote(ids, start))                   # teacher-forced logprobs
+    ray.get(w.probe.remote(ids, start))                   # Probe(policy logprobs, base logprobs)
 
 Every completion's seed is ``completion_seed(sampling.seed, step, prompt id, k)``, so a re-run of
 the same prompts on another (or a restarted) worker returns the same samples.  ``generate`` refuses
@@ -61,7 +61,9 @@ class SyncReport:
     load_seconds: float = 0.0
     node_id: str = ""
     pid: int = 0
-    probe_gap: float | None = None
+    probe_gap: float | None = None  # the gap the tolerance applies to (differential when possible)
+    probe_gap_absolute: float | None = None
+    probe_base_noise: float | None = None
 
 
 def _quiet() -> None:
@@ -128,8 +130,9 @@ class RolloutWorker:
         return SyncReport(self.worker_id, self.engine.version, self.engine.checksum, round(load_seconds, 4),
                           ray.get_runtime_context().get_node_id(), os.getpid())
 
-    def probe(self, token_ids: list[int], start: int) -> list[float]:
-        return self.engine.logprobs(token_ids, start)
+    def probe(self, token_ids: list[int], start: int) -> Any:
+        """A ``Probe``: the policy's logprobs on the probe tokens, and the base's when separable."""
+        return self.engine.probe(token_ids, start)
 
     # -- sampling and scoring --------------------------------------------------------------------
 

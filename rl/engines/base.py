@@ -158,6 +158,16 @@ class Engine(ABC):
     def logprobs(self, token_ids: Sequence[int], start: int) -> list[float]:
         """Teacher-forced ``log p(token_ids[i] | token_ids[:i])`` for ``i`` in ``[start, len)``."""
 
+    def base_logprobs(self, token_ids: Sequence[int], start: int) -> list[float] | None:
+        """``logprobs`` with the policy's adapter switched off; None when there is no separable adapter."""
+        return None
+
+    def probe(self, token_ids: Sequence[int], start: int) -> Any:
+        """The sync probe: policy logprobs and, when separable, the base's (see rl/policy_sync.py)."""
+        from sparring.rl.policy_sync import Probe
+
+        return Probe(self.logprobs(token_ids, start), self.base_logprobs(token_ids, start))
+
     def generate(self, prompt_ids: Sequence[Sequence[int]], n: int, sampling: SamplingParams, seeds: Sequence[Sequence[int]] | None = None) -> list[list[Completion]]:
         """``n`` completions per prompt; ``seeds[i][k]`` seeds completion k of prompt i."""
         if seeds is None:

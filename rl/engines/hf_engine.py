@@ -119,6 +119,12 @@ class HFEngine(Engine):
     def logprobs(self, token_ids: Sequence[int], start: int) -> list[float]:
         return teacher_forced_logprobs(self.model, token_ids, start)
 
+    def base_logprobs(self, token_ids: Sequence[int], start: int) -> list[float] | None:
+        if self._lora_key is None:
+            return None
+        with self.model.disable_adapter():
+            return teacher_forced_logprobs(self.model, token_ids, start)
+
     def lora_tensors(self) -> dict[str, np.ndarray]:
         """The adapter tensors inside the model now (what a checksum is computed from)."""
         from peft import get_peft_model_state_dict

@@ -235,6 +235,15 @@ class LlamaCppEngine(Engine):
         self.c.clear()
         return [float(log_softmax(row)[tok]) for row, tok in zip(rows, token_ids[start:])]
 
+    def base_logprobs(self, token_ids: Sequence[int], start: int) -> list[float] | None:
+        if self._adapter is None:
+            return None
+        self.c.set_adapter(None)
+        try:
+            return self.logprobs(token_ids, start)
+        finally:
+            self.c.set_adapter(self._adapter)
+
     def close(self) -> None:
         if self._adapter is not None:
             self.c.lc.llama_adapter_lora_free(self._adapter)

@@ -9,7 +9,7 @@ import pytest
 
 from sparring.errors import UserInputError
 from sparring.rl.engines.base import SamplingParams, completion_seed, make_engine, sample_token
-from sparring.rl.policy_sync import learner_probe, make_policy_update, probe_gap, probe_token_ids
+from sparring.rl.policy_sync import compare_probes, learner_probe, make_policy_update, probe_gap, probe_token_ids
 
 from .conftest import lora_policy
 
@@ -76,18 +76,23 @@ def test_lora_update_reaches_the_engine_checksum_and_probe_match_the_learner(eng
     ids, start = probe_token_ids(tiny_tokenizer)
     policy = lora_policy(tiny_base, seed=11)
     reference = learner_probe(policy, tiny_tokenizer, ids, start)
-    before = engine.logprobs(ids, start)
+    assert reference.base is not None  # the learner's base: the same model with the adapter off
+    before = engine.probe(ids, start)
     update = make_policy_update(policy, tiny_tokenizer, 5, name, tmp_path)
     assert update.kind == ("lora" if name == "hf" else "gguf")
     checksum = engine.load_policy(update)
     assert checksum == update.checksum and engine.version == 5
-    after = engine.logprobs(ids, start)
-    assert probe_gap(after, reference) < 0.01 < probe_gap(before, reference)
+    after = engine.probe(ids, start)
+    synced, stale = compare_probes(after, reference), compare_probes(before, reference)
+    assert synced.delta_gap < 0.01 and synced.gap < 0.01 and synced.base_noise < 0.01
+    assert stale.delta_gap is None and stale.gap > 0.01  # no adapter yet: compared as a whole
     # a second version is hot-swapped in place of the first
     policy2 = lora_policy(tiny_base, seed=12)
     update2 = make_policy_update(policy2, tiny_tokenizer, 6, name, tmp_path)
     assert engine.load_policy(update2) == update2.checksum != checksum
-    assert probe_gap(engine.logprobs(ids, start), learner_probe(policy2, tiny_tokenizer, ids, start)) < 0.01
+    reference2 = learner_probe(policy2, tiny_tokenizer, ids, start)
+    assert compare_probes(engine.probe(ids, start), reference2).delta_gap < 0.01
+    assert compare_probes(after, reference2).delta_gap > 0.01  # the previous version is told apart
 
 
 def test_sampler_greedy_and_nucleus():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import ray
 
-from sparring.rl.policy_sync import learner_probe, make_policy_update, probe_gap
+from sparring.rl.policy_sync import Probe, ProbeCheck, compare_probes, learner_probe, make_policy_update, probe_gap
 from sparring.rl.pool import RolloutPool, StalePolicyError
 
 from .conftest import lora_policy, make_rl_config
@@ -63,9 +63,28 @@ def test_a_worker_left_on_the_previous_version_is_caught_by_version_and_probe(po
 
 def test_sync_stops_when_the_engine_numerics_differ_beyond_tolerance(pool, versions):
     update, probe = versions[3]
-    shifted = [lp - 0.5 for lp in probe]  # a learner whose probe disagrees with every worker
-    assert probe_gap(shifted, probe) == pytest.approx(0.5)
-    with pytest.raises(StalePolicyError, match="probe logprob gap .* > tolerance"):
+    shifted = Probe([lp - 0.5 for lp in probe.policy], probe.base)  # a learner whose policy disagrees with every worker
+    assert probe_gap(shifted.policy, probe.policy) == pytest.approx(0.5)
+    with pytest.raises(StalePolicyError, match="probe logprob gap of the adapter's effect 0.5"):
         pool.sync(3, update, shifted)
     # versions and checksums were right: the probe is what stopped it
     assert all(r.version == 3 for r in ray.get([w.report.remote() for w in pool.workers]))
+
+
+def test_probe_allows_the_engines_measured_numerics_but_not_a_missing_adapter_or_another_base():
+    tolerance = 0.05
+    learner = Probe(policy=[-1.0, -2.0, -3.0], base=[-1.5, -2.5, -2.0])
+    # a q8_0-like engine: its base drifts 0.07 from the learner's, the adapter adds the same on top
+    quantized = Probe(policy=[p + 0.07 for p in learner.policy], base=[b + 0.07 for b in learner.base])
+    check = compare_probes(quantized, learner)
+    assert check.gap == pytest.approx(0.07) and check.base_noise == pytest.approx(0.07) and check.delta_gap == pytest.approx(0.0)
+    assert check.passes(tolerance)  # 0.07 > tolerance, but it is the engine's own numerics
+    # the adapter never took effect: the worker's policy is its base
+    missing = Probe(policy=list(quantized.base), base=list(quantized.base))
+    problem = compare_probes(missing, learner).problem(tolerance)
+    assert problem and "of the adapter's effect 0.6667" in problem
+    # another base model entirely
+    other = Probe(policy=[p - 1.0 for p in learner.policy], base=[b - 1.0 for b in learner.base])
+    assert "base model disagrees with the learner's by 1.0000" in compare_probes(other, learner).problem(tolerance)
+    # without bases (no adapter on either side) the absolute gap decides
+    assert ProbeCheck(gap=0.07).problem(tolerance) and ProbeCheck(gap=0.01).passes(tolerance)
