@@ -16,10 +16,12 @@ Rules (each ``(passed, reason)``; the joke passes when all pass):
 ``answer_not_copy`` the answer brings a content word of its own (not the question again)
 ``no_repetition``   no word or phrase looping ("ha ha ha ha", the same 3 words twice in the answer)
 ``wordplay``        pun evidence >= ``wordplay_threshold`` (default 0.5: one strong finding of
-                    ``wordplay.py`` — a sound-alike via CMUdict + wordfreq, a hidden or coined word,
-                    a double meaning, an idiom — or two weak ones such as a near sound-alike plus
-                    a reused question word).  High precision, modest recall: a referee that is
-                    hard to game (``python -m sparring.bench.joke_validator`` has the curve)
+                    ``wordplay.py`` -- a sound-alike via CMUdict + wordfreq, a hidden or coined word,
+                    a two-sense or sound-alike word tied to the question's subject through the
+                    semantic fields of ``senses.py``, an idiom, plain or heard through a
+                    sound-alike -- or two weak ones such as a near sound-alike plus a reused
+                    question word).  ``python -m sparring.bench.joke_validator`` has the curve,
+                    the training corpus's pass rate and the base model's (which must stay low)
 ``novelty``         not a duplicate, template copy or punchline copy of a corpus joke or of a
                     recent sample (``novelty.py``); skipped (passes) when neither is given
 

@@ -126,6 +126,10 @@ def test_wordplay_evidence_kinds():
     assert "coined_word" in {e.kind for e in wordplay("What do you call a fake noodle?", "An impasta.").evidence}
     assert "coined_word" in {e.kind for e in wordplay("Why did the bicycle fall over?", "It was two-tired.").evidence}
     assert "double_meaning" in {e.kind for e in wordplay("Why don't skeletons fight?", "They don't have the guts.").evidence}
+    # a two-sense word tied to the subject is strong ("guts" with skeletons); untied, it is weak
+    assert wordplay("Why don't skeletons fight?", "They don't have the guts.").evidence[0].kind == "subject_double"
+    untied = wordplay("Why did the man stay home?", "He felt a draft.")
+    assert [e.kind for e in untied.evidence] == ["double_meaning"] and untied.score < 0.5
     assert "sound_alike" in {e.kind for e in wordplay("Why did the bread go to therapy?", "It felt kneaded.").evidence}
     assert "sound_alike" in {e.kind for e in wordplay("Why were the Dark Ages dark?", "There were so many knights.").evidence}
     assert "idiom" in {e.kind for e in wordplay("What did the kettle say?", "Just letting off steam.").evidence}
@@ -142,6 +146,82 @@ def test_literal_answers_have_no_wordplay():
         r = wordplay(q, a)
         assert r.score < 0.5, (q, a, r.reason)
         assert not validate_joke(f"Q: {q}\nA: {a}").passed
+
+
+@pytest.mark.parametrize(
+    "question, answer, topic, kind",
+    [
+        ("Why are pigs terrible at basketball?", "They always hog the ball.", "pigs", "subject_double"),
+        ("Why was the sourdough always first at the office?", "It liked to rise before everyone else.", "bread", "subject_double"),
+        ("Why are fish so smart?", "They spend all day in schools.", "fish", "subject_double"),
+        ("What do pigs use to write letters?", "A pigpen.", "pigs", "subject_double"),
+        ("What did the baker whisper to the dough?", "I knead you.", "baker", "subject_sound"),
+        ("Which country is always cold?", "Chile.", "geography", "subject_sound"),
+        ("What is a ghost's favorite dessert?", "I scream.", None, "subject_sound"),
+        ("How do astronauts organize a party?", "They planet.", "astronaut", "subject_sound"),
+        ("Which letter of the alphabet holds the most water?", "The C.", "spelling", "subject_sound"),
+        ("What did the lettuce say to its friends at the door?", "Lettuce in, it's cold out here!", "lettuce", "subject_reheard"),
+        ("Why did the bear skip the party?", "It just couldn't bear the noise.", "bears", "subject_reheard"),
+        ("Why did the knight stay up so late?", "He was a knight owl.", "knights", "idiom_by_sound"),
+        ("Why did the musician get arrested?", "He got into treble with the law.", "music", "idiom_by_near_sound"),
+        ("Why did the lion refuse to play cards in the savanna?", "There were too many cheetahs.", "cats", "subject_bridge"),
+        ("Why did the meteorologist get a raise?", "She was great at brainstorming.", None, "hidden_subject_word"),
+        ("What did the carpenter say when his saw went missing?", "I saw it coming.", None, "reused_in_new_sense"),
+        ("Why did the beach ball look so stressed?", "It was under too much pressure.", "beach", "idiom"),
+    ],
+)
+def test_subject_linked_puns(question, answer, topic, kind):
+    r = wordplay(question, answer, topic)
+    assert kind in {e.kind for e in r.evidence}, r.reason
+    assert r.score >= 0.5
+    assert validate_joke(f"Q: {question}\nA: {answer}", topic=topic).passed
+
+
+def test_literal_answers_in_the_subjects_field_still_fail():
+    # words of the question's own field used literally, no second sense or sound-alike
+    for q, a in [
+        ("How do fish breathe underwater?", "They use their gills."),
+        ("What did the doctor give the patient?", "A prescription for some medicine."),
+        ("Why was the student tired?", "She stayed up late studying for a test."),
+        ("What did the pilot say before takeoff?", "Please fasten your seatbelts."),
+        ("Why did the mail arrive late?", "The delivery truck broke down."),
+        ("Why did the girl open the window?", "It was warm in her room."),
+    ]:
+        assert not validate_joke(f"Q: {q}\nA: {a}").passed, (q, a, wordplay(q, a).reason)
+
+
+def test_senses_lexicon_links_fields_and_lists_two_senses():
+    from sparring.evaluators.senses import base_forms, has_two_senses, linked_to
+
+    assert linked_to("hog", ["pigs", "basketball"]) == ("pigs", "farm")
+    assert linked_to("pig", ["pig"]) is None  # the same word is no link
+    assert linked_to("hope", ["kangaroo"]) is None  # "hope" is not an inflection of "hop"
+    assert has_two_senses("banks") and has_two_senses("charged") and not has_two_senses("gills")
+    assert "stop" in base_forms("stopped") and "bake" in base_forms("baked")
+
+
+def test_base_model_completions_mostly_fail():
+    """Stored SmolLM2-135M completions (``evaluators/data/base_model_outputs.jsonl``) are not
+    jokes; the referee must keep failing at least 90% of them."""
+    import json
+    from pathlib import Path
+
+    import sparring.evaluators
+
+    path = Path(sparring.evaluators.__file__).resolve().parent / "data" / "base_model_outputs.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) >= 40
+    passed = [r["completion"] for r in rows if validate_joke(r["completion"], topic=r["topic"]).passed]
+    assert len(passed) <= 0.10 * len(rows), passed
+
+
+@pytest.mark.slow
+def test_most_training_corpus_jokes_show_wordplay():
+    from sparring.sft.corpus import load_jokes
+
+    jokes = load_jokes()
+    shown = sum(wordplay(j["question"], j["answer"], j["topic"]).score >= 0.5 for j in jokes)
+    assert shown >= 0.85 * len(jokes), shown / len(jokes)
 
 
 def test_reuse_is_the_weakest_evidence_and_the_threshold_is_adjustable():
