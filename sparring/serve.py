@@ -237,7 +237,10 @@ def create_app(backend: Backend, *, api_key: str | None = None, max_tokens_limit
         check_key(request)
         req: ChatRequest = parse_body(await request.body(), ChatRequest)
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
-        text = await run_in_threadpool(backend.render_chat, messages)
+        try:
+            text = await run_in_threadpool(backend.render_chat, messages)
+        except Exception as exc:  # e.g. a template that requires alternating user/assistant turns
+            raise APIError(400, f"the model's chat template refused these messages: {type(exc).__name__}: {exc}", param="messages") from None
         ids = await run_in_threadpool(backend.tokenize, text, chat=True)
         requested = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
         gen = sampling(req, ids, requested, max_tokens_limit, "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens")

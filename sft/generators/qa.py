@@ -75,13 +75,31 @@ def _arithmetic(rng: random.Random) -> tuple[str, str]:
     return f"{name} shares {a * b} {item} equally among {b} friends. How many {item} does each friend get?", str(a)
 
 
+METRIC_UNITS = (  # decimal metric conversions (big unit, small unit, factor): the "metric" kind
+    ("kilometers", "meters", 1000),
+    ("meters", "centimeters", 100),
+    ("meters", "millimeters", 1000),
+    ("centimeters", "millimeters", 10),
+    ("kilograms", "grams", 1000),
+    ("grams", "milligrams", 1000),
+    ("liters", "milliliters", 1000),
+    ("tonnes", "kilograms", 1000),
+)
+
+
+def _metric(rng: random.Random) -> tuple[str, str]:
+    big, small, factor = rng.choice(METRIC_UNITS)
+    x = rng.randint(2, 250)
+    return f"How many {small} are in {x} {big}?", str(x * factor)
+
+
 def _unit(rng: random.Random) -> tuple[str, str]:
     big, small, factor = rng.choice(UNITS)
     x = rng.randint(2, 40)
     return f"How many {small} are in {x} {big}?", str(x * factor)
 
 
-_MAKERS = {"capital": _capital, "arithmetic": _arithmetic, "unit": _unit}
+_MAKERS = {"capital": _capital, "arithmetic": _arithmetic, "unit": _unit, "metric": _metric}  # metric: opt-in, not in QA_KINDS
 
 
 def generate_qa(count: int, seed: int = 0, kinds: Sequence[str] = QA_KINDS) -> list[dict[str, Any]]:
@@ -90,7 +108,7 @@ def generate_qa(count: int, seed: int = 0, kinds: Sequence[str] = QA_KINDS) -> l
         raise UserInputError(f"count {count} is negative", where="--count", fix="pass a count >= 0")
     unknown = [k for k in kinds if k not in _MAKERS]
     if unknown or not kinds:
-        raise UserInputError(f"unknown Q/A kinds {unknown or list(kinds)}", where="data.options.kinds", fix=f"choose from {', '.join(QA_KINDS)}")
+        raise UserInputError(f"unknown Q/A kinds {unknown or list(kinds)}", where="data.options.kinds", fix=f"choose from {', '.join(_MAKERS)}")
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()

@@ -3,9 +3,9 @@
 Issue 7's figure: 32-token completions from 4 concurrent clients.  The GGUF is exported (and
 verified) through ``sparring.exporters`` once and cached; the server is the real CLI (``python -m
 sparring serve MODEL``, llama.cpp backend, its own process) and the clients are httpx threads.
-In the same run it also measures one client alone and raw llama.cpp on the same file without
-HTTP (the same generation loop, in this process once the server is stopped), so the ratios say
-what concurrency and the HTTP layer cost: the server generates one request at a time, so 4
+In the same run, in interleaved rounds, it also measures one client alone and llama.cpp on the
+same file without HTTP (the same generation loop, in this process), so the ratios say what
+concurrency and the HTTP layer cost: the server generates one request at a time, so 4
 clients queue — their latency grows, requests/s stays that of one.
 
     python -m sparring.bench.serve [--requests 32] [--clients 4] [--max-tokens 32] [--model smollm2-135m]
@@ -51,64 +51,83 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def load_test(url: str, requests: int, clients: int, max_tokens: int) -> dict[str, Any]:
-    """``requests`` completions from ``clients`` concurrent threads; latency per request."""
+class Tally:
+    """Latencies, tokens and wall time of one way of asking, summed over the rounds."""
+
+    def __init__(self, clients: int):
+        self.clients, self.latencies, self.tokens, self.wall = clients, [], 0, 0.0
+
+    def run(self, ask, first: int, count: int) -> None:
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(self.clients) as pool:
+            done = list(pool.map(ask, range(first, first + count)))
+        self.wall += time.perf_counter() - t0
+        self.latencies += [d[0] for d in done]
+        self.tokens += sum(d[1] for d in done)
+
+    def summary(self) -> dict[str, Any]:
+        n, lat = len(self.latencies), self.latencies
+        return {
+            "clients": self.clients, "requests": n, "seconds": round(self.wall, 3),
+            "requests_per_s": round(n / self.wall, 3), "completion_tokens_per_s": round(self.tokens / self.wall, 1),
+            "completion_tokens_mean": round(self.tokens / n, 2),
+            "latency_p50_s": round(percentile(lat, 0.50), 3), "latency_p95_s": round(percentile(lat, 0.95), 3),
+            "latency_mean_s": round(statistics.fmean(lat), 3),
+        }
+
+
+def http_asker(url: str, max_tokens: int):
     import httpx
 
-    def one(i: int) -> tuple[float, int]:
+    def ask(i: int) -> tuple[float, int]:
         body = {"prompt": PROMPTS[i % len(PROMPTS)], "max_tokens": max_tokens, "temperature": 0.8, "seed": i}
         t0 = time.perf_counter()
         r = httpx.post(f"{url}/v1/completions", json=body, timeout=600)
         r.raise_for_status()
         return time.perf_counter() - t0, r.json()["usage"]["completion_tokens"]
 
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        done = list(pool.map(one, range(requests)))
-    wall = time.perf_counter() - t0
-    lat = [d[0] for d in done]
-    tokens = sum(d[1] for d in done)
-    return {
-        "clients": clients, "requests": requests, "seconds": round(wall, 3),
-        "requests_per_s": round(requests / wall, 3), "completion_tokens_per_s": round(tokens / wall, 1),
-        "completion_tokens_mean": round(tokens / requests, 2),
-        "latency_p50_s": round(percentile(lat, 0.50), 3), "latency_p95_s": round(percentile(lat, 0.95), 3),
-        "latency_mean_s": round(statistics.fmean(lat), 3),
-    }
+    return ask
 
 
-def raw_llamacpp(gguf: Path, requests: int, max_tokens: int, threads: int | None) -> dict[str, Any]:
-    """The same completions straight through the llama.cpp backend, no HTTP, one after another."""
+def raw_asker(gguf: Path, max_tokens: int, threads: int | None):
+    """The same completions straight through the llama.cpp backend in this process: no HTTP."""
     from sparring.serve_backends import GenerationRequest, load_backend
 
     backend = load_backend(str(gguf), threads=threads)
-    lat, tokens = [], 0
-    t0 = time.perf_counter()
-    for i in range(requests):
+
+    def ask(i: int) -> tuple[float, int]:
         ids = backend.tokenize(PROMPTS[i % len(PROMPTS)], chat=False)
-        s = time.perf_counter()
+        t0 = time.perf_counter()
         res = backend.generate(GenerationRequest(ids, max_tokens, temperature=0.8, seed=i))
-        lat.append(time.perf_counter() - s)
-        tokens += res.completion_tokens
-    wall = time.perf_counter() - t0
-    return {"requests": requests, "seconds": round(wall, 3), "requests_per_s": round(requests / wall, 3), "completion_tokens_per_s": round(tokens / wall, 1), "latency_p50_s": round(percentile(lat, 0.5), 3), "latency_p95_s": round(percentile(lat, 0.95), 3)}
+        return time.perf_counter() - t0, res.completion_tokens
+
+    return ask
 
 
-def measure(model: str, quant: str, requests: int, clients: int, max_tokens: int, threads: int | None) -> dict[str, Any]:
+def measure(model: str, quant: str, requests: int, clients: int, max_tokens: int, threads: int | None, rounds: int) -> dict[str, Any]:
+    """Interleaved rounds (4 clients, then 1 client, then llama.cpp without HTTP), so a change in
+    the machine's load during the run hits all three alike and the ratios stay fair."""
+    from sparring.serve import ServerProcess
+
     t0 = time.perf_counter()
     gguf = exported_gguf(model, quant)
     export_s = time.perf_counter() - t0
-    from sparring.serve import ServerProcess
-
+    raw = raw_asker(gguf, max_tokens, threads)  # idle while the server works, and the reverse
+    concurrent, single, direct = Tally(clients), Tally(1), Tally(1)
+    per_round, single_per_round = max(1, requests // rounds), max(1, requests // (2 * rounds))
     with tempfile.TemporaryDirectory() as tmp, ServerProcess(gguf, threads=threads, log_path=Path(tmp) / "serve.log") as server:
         startup_s = server.startup_seconds
-        load_test(server.url, min(4, requests), 1, max_tokens)  # warm-up: page the weights in
-        concurrent = load_test(server.url, requests, clients, max_tokens)
-        single = load_test(server.url, max(4, requests // 2), 1, max_tokens)
-    raw = raw_llamacpp(gguf, max(4, requests // 2), max_tokens, threads)
+        http = http_asker(server.url, max_tokens)
+        Tally(1).run(http, 0, 2)  # warm-up: page the weights in
+        Tally(1).run(raw, 0, 1)
+        for r in range(rounds):
+            concurrent.run(http, r * per_round, per_round)
+            single.run(http, r * single_per_round, single_per_round)
+            direct.run(raw, r * single_per_round, single_per_round)
+    concurrent, single, raw = concurrent.summary(), single.summary(), direct.summary()
     return {
         "model": model, "quant": quant, "gguf": str(gguf), "gguf_mb": round(gguf.stat().st_size / 1e6, 1),
-        "max_tokens": max_tokens, "export_or_cache_s": round(export_s, 1), "server_startup_s": round(startup_s, 1),
+        "max_tokens": max_tokens, "rounds": rounds, "export_or_cache_s": round(export_s, 1), "server_startup_s": round(startup_s, 1),
         "concurrent": concurrent, "single_client": single, "raw_llamacpp": raw,
         "ratios": {
             "requests_per_s_4_clients_vs_1": round(concurrent["requests_per_s"] / single["requests_per_s"], 3),
@@ -131,7 +150,7 @@ def markdown(r: dict[str, Any]) -> str:
 
 def run(quick: bool = False, *, model: str | None = None, quant: str = "q8_0", requests: int | None = None, clients: int = 4, max_tokens: int | None = None, threads: int | None = None) -> dict[str, Any]:
     load_before = [round(x, 2) for x in os.getloadavg()]
-    result = measure(model or ("tiny-random-llama" if quick else "smollm2-135m"), quant, requests or (8 if quick else 32), clients, max_tokens or (8 if quick else 32), threads)
+    result = measure(model or ("tiny-random-llama" if quick else "smollm2-135m"), quant, requests or (8 if quick else 32), clients, max_tokens or (8 if quick else 32), threads, rounds=2 if quick else 4)
     c = result["concurrent"]
     result.update({
         "benchmark": "serve", "quick": quick, "cpus": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": [round(x, 2) for x in os.getloadavg()],

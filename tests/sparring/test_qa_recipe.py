@@ -33,6 +33,19 @@ def test_qa_config_asks_100_held_out_questions_the_sft_data_never_saw(qa_cfg):
     assert trained.isdisjoint(p.text for p in questions)
 
 
+def test_metric_kind_answers_are_the_conversions():
+    import re
+
+    from sparring.sft.generators.qa import METRIC_UNITS, generate_qa
+
+    factors = {(small, big): f for big, small, f in METRIC_UNITS}
+    rows = generate_qa(300, seed=3, kinds=["metric"])
+    for row in rows:
+        small, x, big = re.fullmatch(r"How many (\w+) are in (\d+) (\w+)\?", row["question"]).groups()
+        assert row["kind"] == "metric" and int(row["answer"]) == int(x) * factors[(small, big)]
+    assert generate_qa(50, seed=1) == generate_qa(50, seed=1, kinds=["capital", "arithmetic", "unit"])  # not a default kind
+
+
 def test_held_out_questions_refuse_other_envs_and_small_pools(qa_cfg):
     with pytest.raises(UserInputError, match="env.name: qa"):
         held_out_questions(qa_cfg.model_copy(update={"env": qa_cfg.env.model_copy(update={"name": "jokes"})}), 10)
