@@ -81,7 +81,7 @@ sour note | strike a chord | struck a chord | face the music | change * tune | m
 hit the right note | call the shots | call it quits | down to earth | over the hill | under the sea
 a drop in the bucket | ride the wave | make a splash | fish out of water | plenty of fish
 hold * horses | horse around | from the horse's mouth | cash cow | till the cows come home
-the bee's knees | busy as a bee | ants in * pants | butterflies in * stomach | night owl | world peace | on the job | strapped for cash | saw that coming | see * coming | trouble with the law | order in the court | santa claus | past its prime | high seas | can't beat | so good | for granted | lost at sea
+the bee's knees | busy as a bee | ants in * pants | butterflies in * stomach | night owl | world peace | off on a tangent | on so many levels | on many levels | on the job | strapped for cash | saw that coming | see * coming | trouble with the law | order in the court | santa claus | past its prime | high seas | can't beat | so good | for granted | lost at sea
 """.replace("\n", " | ")
 
 

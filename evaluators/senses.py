@@ -42,7 +42,7 @@ food: food eat ate eating meal lunch launch dinner breakfast brunch snack snacks
 drink: drink drinks soda pop juice water wine beer cider champagne bubbly cocktail toast bar bartender glass cup straw thirsty sip punch
 dogs: dog dogs puppy puppies pup pooch hound doggie doggy bark barking woof wag tail fetch leash collar bone bones paw paws pet vet kennel fleas sit stay beg breed terrier poodle dachshund ruff howl hot
 cats: cat cats kitten kittens kitty meow purr purrfect claw claws paw paws whisker whiskers litter mouse mice fur feline lion tiger cheetah cheetahs hiss
-farm: farm farmer barn field fields tractor cow cows moo udder milk calf bull pig pigs hog hogs swine piglet pork oink mud sty pen pigpen sheep lamb baa wool ewe goat kid horse horses pony foal hay stable saddle gallop neigh hoarse chicken hen rooster chick egg eggs crop crops harvest plow seed corn scarecrow cabbage patch
+farm: farm farmer barn field fields tractor cow cows moo udder milk calf bull pig pigs hog hogs swine piglet pork oink mud sty pen pigpen sheep lamb baa wool ewe goat kid horse horses pony foal hay stable saddle gallop neigh hoarse chicken hen rooster chick egg eggs crop crops harvest plow seed corn scarecrow cabbage patch horn horns beef
 horses: horse horses pony hoarse stable stables saddle gallop neigh mane hoof hooves foal colt mare rein reins jockey race track trot carriage cart
 ocean: ocean sea seas beach shore sand wave waves waved tide current surf salt salty fish whale shark dolphin porpoise octopus squid crab crabs lobster clam clams oyster oysters shell shells shellfish mussel mussels coral reef seaweed boat ship sail sailor anchor dock pier port deep sink sank island seagull seagulls bay fluke fin fins tuna cod sole salmon eel scale scales gill gills school schools net mermaid mermaids
 fish: fish fishy fishing fisherman angler hook line bait rod reel net school schools scale scales fin fins gill gills tank sea ocean river lake pond swim swims swimming cod tuna salmon sole trout bass carp catfish goldfish shark whale eel bank riverbank stream current
@@ -68,7 +68,7 @@ art: art artist painter paint painting brush canvas coat draw drawing sketch col
 camera: camera photo photos photographer picture pictures snap snapping shoot shot lens focus flash film develop negative zoom
 magic: magic magician trick tricks wand hat rabbit card cards spell disappear vanish illusion wizard witch sorcerer
 school: school schools class classes student teacher lesson test grade grades homework principal study smart talk talked talking detention
-math: math maths number numbers count counting add addition subtract division divide multiply multiplication fraction fractions decimal equal sum problem problems solve solution triangle angle angles right acute obtuse circle square pi geometry algebra even odd table tables calculator zero one two three four eight ten seven nine
+math: math maths number numbers count counting add addition subtract division divide multiply multiplication fraction fractions decimal equal sum problem problems solve solution triangle angle angles right acute obtuse circle square pi geometry algebra even odd table tables calculator zero one two three four eight ten seven nine tangent tangents
 history: history historian past ancient king queen knight knights castle pharaoh mummy pyramid date dates war battle empire
 geography: geography map maps country countries globe continent compass north south east west latitude longitude border capital city russia chile hungary turkey greece wales point pointing
 chemistry: chemistry chemist science scientist lab experiment element elements atom atoms molecule acid base solution react reaction sodium nitrate formula beaker
@@ -151,7 +151,7 @@ theater: theater theatre actor actress act stage play role scene drama curtain s
 pirates: pirate pirates ship sea seas treasure gold parrot plank captain arr hook eye patch c sail
 mirror: mirror reflection reflect glass image look looking
 bees: bee bees hive honey buzz sting maybe queen comb wax
-elevator: elevator lift floor floors up down button
+elevator: elevator lift floor floors up down button level levels
 bridges: bridge bridges river cross over span
 fences: fence fences post posts gate yard
 keys: key keys lock locks unlock door

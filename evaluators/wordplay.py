@@ -309,7 +309,8 @@ def _subject_evidence(question: str, answer_tokens: list[str], answer_words: lis
             if zipf(v) < zipf(w) + 0.5 or same_word(v, w):
                 continue
             swapped = find_idioms(answer_tokens[:i] + [v] + answer_tokens[i + 1 :])
-            new = [p for p in swapped if p not in plain and len(p.split()) >= 3]
+            # a two-word phrase only counts when the swapped word belongs to the subject ("pouch potato")
+            new = [p for p in swapped if p not in plain and (len(p.split()) >= 3 or linked_to(w, subject))]
             if new:
                 hit = (v, new[0])
                 break

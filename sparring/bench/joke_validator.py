@@ -15,6 +15,13 @@ it (a good joke must not be rejected for being itself); template near-misses are
 or labelled jokes, so the labelled good jokes are added back as the template reference for them.
 Throughput is single-threaded validations per second with the corpus index built.
 
+Two more figures: the share of the built-in training corpus (``sft/corpora/jokes.jsonl``, real
+puns, the wordplay lexicons' development set) whose wordplay evidence reaches the default
+threshold, and the share of stored base-model completions (``evaluators/data/base_model_outputs.jsonl``:
+48 SmolLM2-135M completions for the jokes env's test prompts, from ``python -m
+sparring.bench.eval_jokes``) that pass the whole validator with their topic -- non-jokes that
+must keep failing.
+
     python -m sparring.bench.joke_validator [--data FILE] [--out bench.json] [--show-errors 10]
 
 Prints the JSON and a markdown table.  Timings on a shared machine are noisy: rerun to compare.
@@ -99,6 +106,25 @@ def confusion(rows: list[dict[str, Any]], verdicts: list[Any]) -> dict[str, Any]
     }
 
 
+def corpus_wordplay_rate() -> tuple[float, int]:
+    """(share of the training corpus's jokes whose wordplay reaches the default threshold, jokes)."""
+    from sparring.evaluators.joke_validator import WORDPLAY_THRESHOLD
+    from sparring.evaluators.wordplay import wordplay
+    from sparring.sft.corpus import load_jokes
+
+    jokes = load_jokes()
+    shown = sum(wordplay(j["question"], j["answer"], j.get("topic")).score >= WORDPLAY_THRESHOLD for j in jokes)
+    return (round(shown / len(jokes), 4) if jokes else 0.0), len(jokes)
+
+
+def base_model_pass_rate(path: Path | None = None) -> tuple[float, int]:
+    """(share of stored base-model completions the validator passes, how many there are)."""
+    path = path or _data_path().with_name("base_model_outputs.jsonl")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    passed = sum(validate_joke(r["completion"], topic=r.get("topic")).passed for r in rows)
+    return (round(passed / len(rows), 4) if rows else 0.0), len(rows)
+
+
 def run(path: Path, show_errors: int = 10) -> dict[str, Any]:
     rows = load_labelled(path)
     corpus, full = build_indexes(rows)
@@ -142,6 +168,8 @@ def run(path: Path, show_errors: int = 10) -> dict[str, Any]:
             validate_joke(r["text"], corpus=corpus)
             n += 1
     rate = n / (time.perf_counter() - t0)
+    base_rate, base_n = base_model_pass_rate()
+    corpus_rate, corpus_n = corpus_wordplay_rate()
     return {
         "data": str(path),
         "rows": len(rows),
@@ -156,6 +184,10 @@ def run(path: Path, show_errors: int = 10) -> dict[str, Any]:
         "threshold_curve": curve,
         "per_kind": per_kind,
         "good_jokes_failed_by_rule": dict(good_failures.most_common()),
+        "corpus_wordplay_pass_rate": corpus_rate,
+        "corpus_wordplay_jokes": corpus_n,
+        "base_model_pass_rate": base_rate,
+        "base_model_completions": base_n,
         "validations_per_second": round(rate, 1),
         "load_avg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "errors": errors,
@@ -172,6 +204,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"| accuracy | {result['accuracy']} |",
         f"| precision / recall, dev half (n={result['halves']['dev']['rows']}) | {result['halves']['dev']['precision']} / {result['halves']['dev']['recall']} |",
         f"| precision / recall, held-out half (n={result['halves']['heldout']['rows']}) | {result['halves']['heldout']['precision']} / {result['halves']['heldout']['recall']} |",
+        f"| training corpus: wordplay pass rate (n={result['corpus_wordplay_jokes']}) | {result['corpus_wordplay_pass_rate']} |",
+        f"| base-model completions passed (n={result['base_model_completions']}) | {result['base_model_pass_rate']} |",
         f"| validations / s (1 thread) | {result['validations_per_second']} |",
     ]
     for point in result["threshold_curve"]:
