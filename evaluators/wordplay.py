@@ -2,7 +2,9 @@
 
 A rule-based referee cannot know what is funny; it can look for the mechanics puns are made of.
 Each finding below is *evidence* with a fixed weight; the score combines the strongest finding
-of each kind as ``1 - prod(1 - weight)``.  What is checked, and how far each check can be trusted:
+of each kind as ``1 - prod(1 - weight)``, one answer word counting once (its strongest finding).
+Field-based findings (``subject_*``, ``hidden_subject_word``) count half when the answer lists
+several words of the subject's own field ("corn, beans and potatoes"): that is an explanation.  What is checked, and how far each check can be trusted:
 
 ===================  ======  =================================================================
 kind                 weight  what it means
@@ -83,6 +85,8 @@ NEAR_FLOOR, NEAR_MARGIN = 4.0, 1.0
 DOUBLE_MEANING_MAX_ZIPF = 5.0
 # ... but a two-sense word of the joke's own subject field may be commoner ("space", "cool")
 SUBJECT_DOUBLE_MAX_ZIPF = 5.5
+# sound bridges and hidden subject words are only trusted on rarer answer words
+BRIDGE_MAX_ZIPF, HIDDEN_MAX_ZIPF = 4.5, 4.0
 
 WEIGHTS = {
     "homophone": 1.0,
@@ -104,6 +108,10 @@ WEIGHTS = {
     "idiom_by_near_sound": 0.6,
     "reused_in_new_sense": 0.6,
 }
+
+# subject evidence resting on field links, discounted when the answer lists field words
+_FIELD_KINDS = frozenset({"subject_double", "subject_sound", "subject_near_sound", "subject_bridge", "hidden_subject_word"})
+LITERAL_LIST_DISCOUNT = 0.5
 
 # a reused subject word right after one of these is still the thing itself ("the bear")
 _DETERMINERS = frozenset("a an the this that these those its his her my your their our some any".split())
@@ -327,8 +335,8 @@ def _subject_evidence(question: str, answer_tokens: list[str], answer_words: lis
                     break
     # a word that hides a subject word without being one ("sneakers" with spies, "outshine" with a star)
     for w in answer_words:
-        if len(w) < 6 or not w.isalpha() or any(same_word(w, q) for q in q_content):
-            continue
+        if len(w) < 6 or not w.isalpha() or zipf(w) >= HIDDEN_MAX_ZIPF or any(same_word(w, q) for q in q_content):
+            continue  # a common word ("history") hides letters ("story") by chance
         own_link = linked_to(w, subject)  # "seatbelts" hides "seat", but is itself the pilot's word
         for size in range(len(w) - 2, 3, -1):
             hit = next(
@@ -391,8 +399,9 @@ def _subject_evidence(question: str, answer_tokens: list[str], answer_words: lis
             add("subject_double", f"'{w}' belongs with '{link[0]}' ({link[1]}) and has a second sense")
         own = zipf(w)
         alikes = [h for h in homophones(w) if not same_word(h, w) and len(h) >= 3 and (len(h) >= 4 or zipf(h) >= 3.5)]
-        if link and alikes and own < DOUBLE_MEANING_MAX_ZIPF:
-            add("subject_sound", f"'{w}' belongs with '{link[0]}' ({link[1]}) and sounds like '{alikes[0]}'")
+        common_alikes = [h for h in alikes if zipf(h) >= max(3.5, own - 0.5)]  # "bread"/"bred" is no pun
+        if link and common_alikes and own < DOUBLE_MEANING_MAX_ZIPF:
+            add("subject_sound", f"'{w}' belongs with '{link[0]}' ({link[1]}) and sounds like '{common_alikes[0]}'")
         for h in alikes:
             hlink = linked_to(h, subject)
             if hlink:
@@ -412,7 +421,7 @@ def _subject_evidence(question: str, answer_tokens: list[str], answer_words: lis
                 if zipf(v) >= own and v not in STOPWORDS and not same_word(v, w) and not (v.startswith(w) or w.startswith(v)):
                     vlink = linked_to(v, subject)
                     if vlink and not any(same_word(v, q) for q in q_content):
-                        if link and vlink[0] != link[0] and own < DOUBLE_MEANING_MAX_ZIPF:  # fits one subject word, sounds like another
+                        if link and vlink[0] != link[0] and own < BRIDGE_MAX_ZIPF:  # fits one subject word, sounds like another
                             add("subject_bridge", f"'{w}' fits '{link[0]}' and sounds nearly like '{v}', which fits '{vlink[0]}'")
                         else:
                             add("subject_near_sound", f"'{w}' sounds nearly like '{v}', which belongs with '{vlink[0]}'")
@@ -452,7 +461,17 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
             evidence.append(alike)
         if w in DOUBLE_MEANING and zipf(w) < DOUBLE_MEANING_MAX_ZIPF:
             evidence.append(Evidence("double_meaning", WEIGHTS["double_meaning"], f"'{w}' has two common senses"))
-    evidence += _subject_evidence(question, [t for t in a_raw if "-" not in t], a_words, q_content, related)
+    subject_found = _subject_evidence(question, [t for t in a_raw if "-" not in t], a_words, q_content, related)
+    in_field = {w for w in a_words if not any(same_word(w, q) for q in q_content) and linked_to(w, related)}
+    if len(in_field) >= 2 and ("and" in a_raw or "," in answer or "or" in a_raw):
+        # a list of the subject's own things ("corn, beans and potatoes", "a bowl of soup and some
+        # bread") is a literal answer: its field links are weak evidence
+        subject_found = [
+            Evidence(e.kind, round(e.weight * LITERAL_LIST_DISCOUNT, 4), e.reason + " (but the answer lists field words)")
+            if e.kind in _FIELD_KINDS else e
+            for e in subject_found
+        ]
+    evidence += subject_found
     phrase = find_idiom(words(answer))
     if phrase:
         evidence.append(Evidence("idiom", WEIGHTS["idiom"], f"the answer turns on the phrase '{phrase}'"))
@@ -461,8 +480,15 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
         if match and len(w) > 2:
             evidence.append(Evidence("reuse", WEIGHTS["reuse"], f"'{w}' reuses '{match}' from the question"))
             break
-    best: dict[str, Evidence] = {}
+    # one answer word is one piece of evidence: "sink" with a plumber is not a double meaning *and*
+    # a field word with a second sense *and* a homophone; only its strongest finding counts
+    strongest: dict[str, Evidence] = {}
     for e in evidence:
+        key = _about(e)
+        if key not in strongest or e.weight > strongest[key].weight:
+            strongest[key] = e
+    best: dict[str, Evidence] = {}
+    for e in sorted(strongest.values(), key=lambda e: -e.weight):
         if e.kind not in best:
             best[e.kind] = e
     miss = 1.0
@@ -470,6 +496,16 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
         miss *= 1.0 - e.weight
     kept = tuple(sorted(best.values(), key=lambda e: -e.weight))
     return WordplayResult(score=round(1.0 - miss, 4), evidence=kept)
+
+
+_PER_WORD_KINDS = frozenset({"sound_alike", "near_sound_alike", "double_meaning", "coined_word", "subject_homophone"}) | _FIELD_KINDS
+
+
+def _about(e: Evidence) -> str:
+    """The answer word a per-word finding is about (its reason starts with it), else the reason."""
+    if e.kind in _PER_WORD_KINDS and e.reason.startswith("'"):
+        return e.reason.split("'")[1]
+    return e.kind + e.reason
 
 
 def hyphen_aware_words(text: str) -> list[str]:

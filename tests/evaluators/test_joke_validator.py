@@ -125,13 +125,14 @@ def test_wordplay_evidence_kinds():
     assert "hidden_word" in {e.kind for e in wordplay("What do you call fake pasta?", "An impasta.").evidence}
     assert "coined_word" in {e.kind for e in wordplay("What do you call a fake noodle?", "An impasta.").evidence}
     assert "coined_word" in {e.kind for e in wordplay("Why did the bicycle fall over?", "It was two-tired.").evidence}
-    assert "double_meaning" in {e.kind for e in wordplay("Why don't skeletons fight?", "They don't have the guts.").evidence}
     # a two-sense word tied to the subject is strong ("guts" with skeletons); untied, it is weak
     assert wordplay("Why don't skeletons fight?", "They don't have the guts.").evidence[0].kind == "subject_double"
     untied = wordplay("Why did the man stay home?", "He felt a draft.")
     assert [e.kind for e in untied.evidence] == ["double_meaning"] and untied.score < 0.5
-    assert "sound_alike" in {e.kind for e in wordplay("Why did the bread go to therapy?", "It felt kneaded.").evidence}
-    assert "sound_alike" in {e.kind for e in wordplay("Why were the Dark Ages dark?", "There were so many knights.").evidence}
+    assert "subject_sound" in {e.kind for e in wordplay("Why did the bread go to therapy?", "It felt kneaded.").evidence}
+    assert "sound_alike" in {e.kind for e in wordplay("What did he say?", "So many knights.").evidence}
+    # ... and tied to the subject ("dark" -> "nights") it is stronger evidence
+    assert wordplay("Why were the Dark Ages dark?", "There were so many knights.").evidence[0].kind == "subject_sound"
     assert "idiom" in {e.kind for e in wordplay("What did the kettle say?", "Just letting off steam.").evidence}
     # a pun on the topic word counts when the topic is given
     assert wordplay("What did the gardener say?", "I need more flour power.", topic="flower").score == 1.0
@@ -164,7 +165,8 @@ def test_literal_answers_have_no_wordplay():
         ("Why did the bear skip the party?", "It just couldn't bear the noise.", "bears", "subject_reheard"),
         ("Why did the knight stay up so late?", "He was a knight owl.", "knights", "idiom_by_sound"),
         ("Why did the musician get arrested?", "He got into treble with the law.", "music", "idiom_by_near_sound"),
-        ("Why did the lion refuse to play cards in the savanna?", "There were too many cheetahs.", "cats", "subject_bridge"),
+        ("Why do ducks make excellent detectives?", "They always quack the case.", "ducks", "subject_bridge"),
+        ("Why did the lion refuse to play cards in the savanna?", "There were too many cheetahs.", "cats", "subject_sound"),
         ("Why did the meteorologist get a raise?", "She was great at brainstorming.", None, "hidden_subject_word"),
         ("What did the carpenter say when his saw went missing?", "I saw it coming.", None, "reused_in_new_sense"),
         ("Why did the beach ball look so stressed?", "It was under too much pressure.", "beach", "idiom"),
@@ -175,6 +177,13 @@ def test_subject_linked_puns(question, answer, topic, kind):
     assert kind in {e.kind for e in r.evidence}, r.reason
     assert r.score >= 0.5
     assert validate_joke(f"Q: {question}\nA: {answer}", topic=topic).passed
+
+
+def test_one_word_counts_once_and_field_lists_are_literal():
+    # "guts" is a double meaning and a field word with a second sense: one finding, not two
+    assert [e.kind for e in wordplay("Why don't skeletons fight?", "They don't have the guts.").evidence] == ["subject_double"]
+    listed = wordplay("What did the mechanic fix?", "The brakes and a flat tire.")
+    assert all(e.weight < 0.5 for e in listed.evidence if e.kind.startswith("subject_")), listed.reason
 
 
 def test_literal_answers_in_the_subjects_field_still_fail():
