@@ -14,7 +14,7 @@ training corpus uses, then widened to whole fields so unseen topics are covered 
   hog, rise, roll, patient, space, ...).  A listed word that is linked to the joke's subject is
   the classic double meaning.
 
-It knows only what it lists.  Used by ``wordplay.py`` (evidence kinds ``subject_double``,
+It knows only what it lists.  Used by ``subject_puns.py`` (evidence kinds ``subject_double``,
 ``subject_sound``).  Exercised by ``pytest tests/evaluators/test_joke_validator.py -k senses``.
 """
 
