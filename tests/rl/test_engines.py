@@ -95,6 +95,29 @@ def test_lora_update_reaches_the_engine_checksum_and_probe_match_the_learner(eng
     assert compare_probes(after, reference2).delta_gap > 0.01  # the previous version is told apart
 
 
+@pytest.mark.parametrize("name", ENGINES)
+def test_a_policy_without_lora_arrives_whole(tiny_base, tiny_tokenizer, tmp_path, name):
+    """No adapter: hf gets the full state dict, llamacpp a merged GGUF it writes and reloads."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32).eval()
+    with torch.no_grad():
+        model.model.layers[0].self_attn.o_proj.weight.mul_(3.0)
+    ids, start = probe_token_ids(tiny_tokenizer)
+    reference = learner_probe(model, tiny_tokenizer, ids, start)
+    assert reference.base is None
+    engine = make_engine(name, tiny_base, threads=1)
+    try:
+        before = compare_probes(engine.probe(ids, start), reference).gap
+        update = make_policy_update(model, tiny_tokenizer, 2, name, tmp_path)
+        assert (update.kind, update.payload.get("role")) == (("full", None) if name == "hf" else ("gguf", "model"))
+        assert engine.load_policy(update) == update.checksum
+        assert compare_probes(engine.probe(ids, start), reference).gap < 0.01 < before
+    finally:
+        engine.close()
+
+
 def test_sampler_greedy_and_nucleus():
     rng = np.random.default_rng(0)
     logits = np.array([0.0, 5.0, 4.0, -2.0], dtype=np.float32)
