@@ -16,6 +16,9 @@ the learner's probabilities, so each token's loss is weighted by the truncated r
 path).  The weight multiplies the advantage, which for GRPO's clipped objective is the same as
 multiplying the per-token loss; it is computed from the loss's own forward pass (no extra one).
 
+The learner's forward runs each group's prompt once (``rl/prefix_share.py``, ``rl.share_prompt_prefix``):
+the same log-probabilities as TRL's per-row forward for a fraction of the compute.
+
 After every ``max_staleness + 1`` optimizer steps a callback builds a ``PolicyUpdate`` and calls
 ``pool.sync``, which verifies version, checksum and a logprob probe on every worker (a mismatch
 stops the run).  Checkpoints, the export hook and the metrics are callbacks too.
@@ -58,11 +61,14 @@ def sparring_grpo_trainer_class():
     import torch
     from trl import GRPOTrainer
 
+    from sparring.rl.prefix_share import shared_prefix_logps, supports_prefix_sharing
+
     class SparringGRPOTrainer(GRPOTrainer):
-        def __init__(self, *args: Any, is_cap: float = 2.0, importance_sampling: bool = True, **kwargs: Any):
+        def __init__(self, *args: Any, is_cap: float = 2.0, importance_sampling: bool = True, share_prompt_prefix: bool = False, **kwargs: Any):
             super().__init__(*args, **kwargs)
             self.is_cap = is_cap
             self.importance_sampling = importance_sampling
+            self.share_prompt_prefix = share_prompt_prefix and supports_prefix_sharing(self.accelerator.unwrap_model(self.model))
             self._tis_inputs: dict[str, Any] | None = None
             self.tis_stats: dict[str, float] = {}
 
@@ -74,10 +80,16 @@ def sparring_grpo_trainer_class():
             finally:
                 self._tis_inputs = None
 
-        def _get_per_token_logps_and_entropies(self, *args: Any, **kwargs: Any):
-            result = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False, **kwargs: Any):
+            multimodal = any(v is not None for k, v in kwargs.items() if k != "compute_aux_loss")
+            if self.share_prompt_prefix and not multimodal and not kwargs.get("compute_aux_loss"):
+                with self.accelerator.autocast():
+                    logps, entropies = shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep, self.temperature, compute_entropy)
+                result = (logps, entropies, None)
+            else:
+                result = super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, **kwargs)
             inputs = self._tis_inputs
-            if inputs is not None and kwargs.get("compute_entropy"):
+            if inputs is not None and compute_entropy:
                 self._tis_inputs = None  # the loss's own forward: weight its advantages once
                 logps = result[0].detach()
                 mask = inputs["completion_mask"] if "tool_mask" not in inputs else inputs["completion_mask"] * inputs["tool_mask"]
@@ -254,6 +266,7 @@ def build_trainer(session: RLSession, dataset, rollout_func: Callable, callbacks
         callbacks=callbacks,
         is_cap=session.cfg.rl.is_cap,
         importance_sampling=session.cfg.rl.importance_sampling,
+        share_prompt_prefix=session.cfg.rl.share_prompt_prefix,
     )
     trainer.remove_callback(PrinterCallback)  # metrics go through the tracker and the progress bar
     return trainer

@@ -95,6 +95,7 @@ class RLConfig(Section):
     keep_checkpoints: int = Field(3, ge=1, description="Newest full RL checkpoints kept on disk (older ones are deleted).")
     reward: str = Field("total", description="What the learner optimizes: 'total' (the referee's reward) or the name of one of its components (e.g. 'format' for a format-only warm-up); every component is logged either way.")
     is_cap: float = Field(2.0, gt=0, description="Truncation cap of the per-token importance weight min(pi_learner / pi_rollout, is_cap) (with importance_sampling).")
+    share_prompt_prefix: bool = Field(True, description="Learner: run each group's prompt once and its completions on the shared KV cache (same log-probabilities as a per-row forward, much less compute on long prompts; rotary-position models only, others fall back).")
     learner_bf16: bool = Field(False, description="Run the learner's forward/backward under bfloat16 autocast (faster on CPUs with AVX-512 BF16 and on GPUs; the weights stay float32).")
     dpo_epochs: float = Field(1.0, gt=0, description="DPO: passes over each round's preference pairs.")
     dpo_prompts: int = Field(16, ge=1, description="DPO: prompts sampled per round (each gets num_generations completions).")

@@ -38,6 +38,50 @@ def test_truncated_is_weight_caps_and_ignores_unknown_tokens():
     assert torch.isfinite(w).all()
 
 
+def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base):
+    """Each group's prompt run once + completions on the repeated KV cache == TRL's per-row forward:
+    log-probabilities, entropies and LoRA gradients (rows shuffled, left-padded prompts, ragged completions)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from sparring.rl.prefix_share import shared_prefix_logps, supports_prefix_sharing
+
+    gen = torch.Generator().manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_base), LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj", "o_proj"]))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=gen) * 0.1)
+    assert supports_prefix_sharing(model)
+    P, C, G, pad = 12, 6, 3, 2
+    rows, masks = [], []
+    for length in (9, 12):
+        prompt = torch.randint(5, 1000, (length,), generator=gen)
+        for g in range(G):
+            n = C - g  # ragged completions
+            rows.append(torch.cat([torch.full((P - length,), pad), prompt, torch.randint(5, 1000, (n,), generator=gen), torch.full((C - n,), pad)]))
+            masks.append(torch.cat([torch.zeros(P - length), torch.ones(length + n), torch.zeros(C - n)]))
+    perm = torch.randperm(len(rows), generator=gen)
+    ids, mask = torch.stack(rows)[perm], torch.stack(masks).long()[perm]
+
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, -C - 1 : -1].float() / 0.7
+    ref_all = torch.log_softmax(logits, -1)
+    ref = ref_all.gather(-1, ids[:, -C:, None]).squeeze(-1)
+    ref_entropy = -(ref_all.exp() * ref_all).sum(-1)
+    logps, entropy = shared_prefix_logps(model, ids, mask, C, temperature=0.7)
+    keep = mask[:, -C:].bool()
+    assert float((logps - ref)[keep].abs().max()) < 1e-4
+    assert float((entropy - ref_entropy)[keep].abs().max()) < 1e-3
+    ref[keep].sum().backward()
+    expected = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    model.zero_grad()
+    logps[keep].sum().backward()
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            assert torch.allclose(p.grad, expected[n], atol=1e-4, rtol=1e-3), n
+
+
 def test_env_reward_reads_the_actor_column():
     from sparring.rl.grpo import env_reward
 
