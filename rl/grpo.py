@@ -57,7 +57,8 @@ def truncated_is_weight(learner_logps, rollout_logps, mask, cap: float):
 
 
 def sparring_grpo_trainer_class():
-    """``GRPOTrainer`` plus the truncated importance-sampling weight (TRL imported lazily)."""
+    """``GRPOTrainer`` with the truncated importance-sampling weight and the shared-prompt forward
+    (TRL imported lazily; TRL's loss, clipping, KL and logging are untouched)."""
     import torch
     from trl import GRPOTrainer
 
