@@ -15,8 +15,6 @@ import importlib
 import sys
 
 import typer
-from rich.console import Console
-
 from sparring.errors import SparringError
 
 app = typer.Typer(
@@ -41,15 +39,13 @@ COMMAND_MODULES = (
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
-err_console = Console(stderr=True)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn sparring errors into exit codes 2 (bad input) or 1."""
     try:
         app(args=argv, prog_name="sparring")
     except SparringError as exc:
-        err_console.print(f"[bold red]error[/]: {exc}", highlight=False, markup=True)
+        # plain text, never re-wrapped: the message names files and fixes that must stay greppable
+        sys.stderr.write(f"error: {exc}\n")
         sys.exit(exc.exit_code)
 
 
