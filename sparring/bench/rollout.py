@@ -40,6 +40,7 @@ def _measure(name: str, fn: Callable[[], int], notes: str = "") -> dict[str, Any
     wall0, cpu0 = time.perf_counter(), time.process_time()
     tokens = fn()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    print(f"[rollout bench] {name}: {tokens} tokens in {wall:.1f} s ({tokens / wall if wall else 0:.1f} tok/s)", file=sys.stderr, flush=True)
     return {"name": name, "tokens": tokens, "wall_seconds": round(wall, 3), "cpu_seconds": round(cpu, 3),
             "tokens_per_second": round(tokens / wall, 1) if wall else 0.0,
             "tokens_per_cpu_second": round(tokens / cpu, 1) if cpu else None, "notes": notes}
