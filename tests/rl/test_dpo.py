@@ -76,3 +76,19 @@ def test_dpo_two_rounds_through_ray_actors(ray_cluster, tmp_path):
     final = load_file(run.path / "rl" / "final" / "adapter_model.safetensors")
     assert not any("ref" in k for k in final), "TRL's frozen reference copy must not leak into the output adapter"
     assert any(float(t.abs().max()) > 0 for k, t in final.items() if "lora_B" in k)  # it trained
+
+    # --resume with one more round: continues at round 3 from the round-2 adapter, logs only round 3
+    from sparring.rl.stage import run_rl
+    from sparring.tracking import Tracker, read_metrics
+
+    more = run.config().model_copy(update={"rl": run.config().rl.model_copy(update={"rounds": 3})})
+    tracker = Tracker(run, more, job="rl")
+    try:
+        resumed = run_rl(more, run, tracker, resume=str(run.path))
+    finally:
+        tracker.finish()
+    assert resumed["rounds"] == 3
+    rows = [r for r in read_metrics(run.metrics_path) if "rl/dpo_pairs" in r]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert rows[-1]["rl/policy_version"] == 2.0  # round 3 sampled the restored round-2 policy
+    assert latest_checkpoint(run.path)[1].round == 3
