@@ -123,7 +123,7 @@ def train_round(session: RLSession, pairs: list[dict[str, Any]], round_index: in
     trainer = DPOTrainer(model=model, args=dpo_arguments(session, work / "staging", len(pairs), round_index), train_dataset=data, processing_class=session.tokenizer, callbacks=[Collect()])
     trainer.remove_callback(PrinterCallback)
     trainer.train()
-    trained = trainer.accelerator.unwrap_model(trainer.model)
+    trained = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     if "ref" in trained.peft_config:
         trained.delete_adapter("ref")
     trained.set_adapter("default")
