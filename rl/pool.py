@@ -19,6 +19,7 @@ This is the narrow interface between the rollout side and the learner (GRPO/DPO)
     #   prompt_ids, completion_ids (ending in EOS when finish == stop), logprobs (rollout policy,
     #   log_softmax(logits/temperature) at the sampled token), reward, components, passed,
     #   policy_version, worker_id, gen_seconds, reward_seconds.
+    pool.on_shard_done = lambda worker, done, total: ...   # optional progress observer
     pool.last_stats   # {"wall_seconds", "gen_seconds", "reward_seconds", "completion_tokens",
                       #  "tokens_per_second", "redispatched", "duplicates_dropped", "restarts", "failures", ...}
 
@@ -113,6 +114,9 @@ class RolloutPool:
         self._learner_probe: Probe | None = None
         self._opponents: dict[int, Any] = {}
         self.last_stats: dict[str, Any] = {}
+        # observer called after each shard's result is in: (worker index, shards done, shards total);
+        # progress displays use it (and the fault-tolerance test, to kill a worker mid-batch)
+        self.on_shard_done: Callable[[int, int, int], None] | None = None
         self.last_sync_stats: dict[str, Any] = {}
         self.restarts = 0
 
@@ -271,6 +275,9 @@ class RolloutPool:
                 failures.append(f"{self.worker_ids[w]}: {type(exc).__name__}")
                 todo.appendleft(s)
                 self._recover(w)
+            else:
+                if self.on_shard_done is not None:
+                    self.on_shard_done(w, sum(r is not None for r in results), len(shards))
             idle.append(w)
         counts["restarts"] = self.restarts - counts.pop("restarts_before")
         counts["failures"] = failures

@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from sparring.config import RunConfig
 from sparring.errors import UserInputError
@@ -213,6 +214,25 @@ class RLProgress:
         self.progress.update(self.task, completed=step, info="  ".join(parts))
 
 
+@contextmanager
+def full_precision_forward(model: Any) -> Iterator[None]:
+    """Run ``model`` without the autocast wrapper accelerate puts on its forward under mixed
+    precision (``rl.learner_bf16``): the sync probe compares the float32 policy the workers get."""
+    original = model.__dict__.get("_original_forward")
+    if original is None:
+        yield
+        return
+    patched = model.__dict__.get("forward")
+    model.forward = original
+    try:
+        yield
+    finally:
+        if patched is not None:
+            model.forward = patched
+        else:
+            del model.forward
+
+
 def sync_policy(session: RLSession, model: Any, version: int) -> float:
     """Push the learner's current policy to every worker as ``version`` and verify it (probe);
     returns the seconds it took.  A worker that fails the check stops the run (StalePolicyError)."""
@@ -222,6 +242,8 @@ def sync_policy(session: RLSession, model: Any, version: int) -> float:
     cfg = session.cfg
     probe_ids, probe_start = session.pool.probe_ids, session.pool.probe_start
     update = make_policy_update(model, session.tokenizer, version, cfg.rl.rollout.engine, session.stage_dir / ".sync", quant=cfg.rl.rollout.gguf_quant)
-    reports = session.pool.sync(version, update, learner_probe(model, session.tokenizer, probe_ids, probe_start))
+    with full_precision_forward(model):
+        probe = learner_probe(model, session.tokenizer, probe_ids, probe_start)
+    reports = session.pool.sync(version, update, probe)
     session.extra["last_sync"] = reports
     return time.perf_counter() - started

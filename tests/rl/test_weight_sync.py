@@ -65,8 +65,9 @@ def test_sync_stops_when_the_engine_numerics_differ_beyond_tolerance(pool, versi
     update, probe = versions[3]
     shifted = Probe([lp - 0.5 for lp in probe.policy], probe.base)  # a learner whose policy disagrees with every worker
     assert probe_gap(shifted.policy, probe.policy) == pytest.approx(0.5)
-    with pytest.raises(StalePolicyError, match=r"probe logprob gap of the adapter's effect 0\.(5|4\d\d\d)"):
+    with pytest.raises(StalePolicyError, match="probe logprob gap of the adapter's effect") as caught:
         pool.sync(3, update, shifted)
+    assert caught.value.gap == pytest.approx(0.5, abs=0.01)  # 0.5 up to the engine's q8_0 numerics
     # versions and checksums were right: the probe is what stopped it
     assert all(r.version == 3 for r in ray.get([w.report.remote() for w in pool.workers]))
 
