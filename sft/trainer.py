@@ -11,7 +11,7 @@ the model's chat template — SmolLM2's ChatML has no ``{% generation %}`` marke
 patch it for ``assistant_only_loss``.  Cosine schedule with warmup, gradient accumulation,
 optional packing, evaluation every N steps, early stopping on validation loss, checkpoints every N
 steps in ``<run>/sft/checkpoints`` keeping the best, ``--resume`` from the latest one.  On CPU:
-``use_cpu=True``, ``bf16=False``; QLoRA (bitsandbytes 4-bit) needs CUDA.  Metrics go to the
+``use_cpu=True`` with bfloat16 autocast where the CPU has AVX-512 BF16 (``sft.bf16``); QLoRA (bitsandbytes 4-bit) needs CUDA.  Metrics go to the
 tracker as ``sft/loss``, ``sft/eval_loss``, ``sft/lr``, ``sft/tokens_per_s``...  Outputs:
 ``<run>/sft/adapter`` and ``<run>/sft/merged`` (``sft/artifacts.py``), both verified and listed
 in the manifest.  Exercised by ``pytest tests/sft/test_trainer.py``.
@@ -262,12 +262,30 @@ def sft_arguments(cfg: RunConfig, run: RunDir, has_val: bool):
         seed=cfg.seed,
         data_seed=cfg.seed,
         use_cpu=not cuda,
-        bf16=bool(cuda and torch.cuda.is_bf16_supported() and (cfg.model.dtype != "float32" or s.qlora)),
+        bf16=use_bf16(s.bf16, cuda) or bool(cuda and torch.cuda.is_bf16_supported() and (cfg.model.dtype != "float32" or s.qlora)),
         fp16=False,
         dataloader_num_workers=0,
         disable_tqdm=False,
         **schedule_args(cfg, has_val),
     )
+
+
+def cpu_has_bf16() -> bool:
+    """Does this CPU do bfloat16 matmuls natively (AVX-512 BF16 or AMX)?  Linux /proc/cpuinfo flags."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(setting: bool | None, cuda: bool) -> bool:
+    """``sft.bf16``: explicit True/False, or None = where the hardware has it."""
+    import torch
+
+    if setting is not None:
+        return setting
+    return bool(torch.cuda.is_bf16_supported()) if cuda else cpu_has_bf16()
 
 
 # ------------------------------------------------------------------------------------------ stage
@@ -333,7 +351,7 @@ def run_sft(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | str = F
     result = trainer.train(resume_from_checkpoint=checkpoint)
     final_eval = trainer.evaluate() if val else {}  # the kept (best) model's loss, logged by the callback
 
-    peft_model = trainer.model
+    peft_model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)  # drop a bf16 autocast wrapper
     peft_model.eval()
     probe = tokenizer.apply_chat_template(train[0].prompt_messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
     reference = probe_logits(peft_model, probe)
