@@ -127,6 +127,43 @@ class _SoundIndex:
 
 
 @functools.lru_cache(maxsize=1)
+def _spelling_buckets() -> dict[str, tuple[str, ...]]:
+    """Common dictionary words (4+ letters) filed under their first two and last three letters."""
+    from wordfreq import top_n_list
+
+    table = _cmudict()
+    buckets: dict[str, list[str]] = defaultdict(list)
+    for word in top_n_list("en", COMMON_WORDS):
+        if word.isalpha() and len(word) >= 4 and word in table:
+            buckets["^" + word[:2]].append(word)
+            buckets[word[-3:] + "$"].append(word)
+    return {k: tuple(v) for k, v in buckets.items()}
+
+
+def _levenshtein(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+@functools.lru_cache(maxsize=16384)
+def reads_like(spelling: str, exclude: tuple[str, ...] = ()) -> str | None:
+    """The commonest dictionary word a coined spelling is within a couple of letters of
+    ("owlgebra" -> "algebra", "hisstory" -> "history"), other than ``exclude``; None if none.
+    Allowed edits: 1 for 5-6 letters, 2 from 7; candidates share the first two or last three letters."""
+    budget = 0 if len(spelling) < 5 else 1 if len(spelling) < 7 else 2
+    if budget == 0:
+        return None
+    buckets = _spelling_buckets()
+    candidates = set(buckets.get("^" + spelling[:2], ())) | set(buckets.get(spelling[-3:] + "$", ()))
+    close = [w for w in candidates if w not in exclude and abs(len(w) - len(spelling)) <= budget and _levenshtein(w, spelling) <= budget]
+    return max(close, key=zipf, default=None)
+
+
+@functools.lru_cache(maxsize=1)
 def _all_by_sound() -> dict[Phones, tuple[str, ...]]:
     table: dict[Phones, list[str]] = defaultdict(list)
     for word, prons in _cmudict().items():

@@ -38,7 +38,9 @@ sound_alike          0.6     the answer uses a rarer word that sounds exactly li
                              ("knights"/"nights", "kneaded"/"needed"): ``sounds.py`` indexes the
                              40,000 most frequent English words (``wordfreq``) by pronunciation
 coined_word          0.6     an answer word missing from CMUdict built on a dictionary word of 4+
-                             letters covering half of it, or a hyphenated pair: "purrfect", "two-tired"
+                             letters covering half of it ("purrfect"), or a hyphenated word that
+                             reads as another word ("hiss-tory") or is a compound on the subject
+                             ("hard-boiled" egg); other hyphenations count 0.3 ("good-natured")
 idiom                0.5     the answer contains a listed idiom ("sealed the deal", "let off steam")
 double_meaning       0.45    a curated two-sense word *not* tied to the subject ("current",
                              "bark"), unless very common (Zipf >= 5): weak, needs a second finding
@@ -67,7 +69,7 @@ from dataclasses import dataclass
 
 from sparring.evaluators.idioms import find_idiom
 from sparring.evaluators.senses import linked_to
-from sparring.evaluators.sounds import contains, edit_distance_at_most_one, in_dictionary, phones, sound_neighbours, zipf
+from sparring.evaluators.sounds import contains, edit_distance_at_most_one, in_dictionary, phones, reads_like, sound_neighbours, zipf
 from sparring.evaluators.text_metrics import clean_unicode, words
 
 # a "sound-alike" partner must be this common (Zipf scale) and this much commoner than the word
@@ -240,12 +242,9 @@ def _sound_alike(word: str) -> Evidence | None:
     return None
 
 
-def _coined(word: str) -> Evidence | None:
+def _coined(word: str, q_content: list[str] | None = None, related: list[str] | None = None) -> Evidence | None:
     if "-" in word:
-        parts = [p for p in word.split("-") if p]
-        if len(parts) >= 2 and sum(in_dictionary(p) for p in parts) >= 1 and all(p.isalpha() for p in parts):
-            return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is a hyphenated coinage")
-        return None
+        return _hyphenated(word, q_content or [], related or [])
     if len(word) < 5 or not word.isalpha() or in_dictionary(word):
         return None
     if any(word.endswith(sfx) and in_dictionary(word[: -len(sfx)]) for sfx in _INFLECTIONS):
@@ -258,6 +257,33 @@ def _coined(word: str) -> Evidence | None:
             if in_dictionary(piece):
                 return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is coined from '{piece}'")
     return None
+
+
+def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence | None:
+    """A hyphenated answer word is a pun when it reads as another word ("hiss-tory", "owl-gebra",
+    "pro-tractor") or is a compound with a part from the subject's field ("hard-boiled" for an egg);
+    any other hyphenation ("good-natured", "sushi-flipped") is weak evidence on its own."""
+    parts = [p for p in word.split("-") if p]
+    if len(parts) < 2 or not all(p.isalpha() for p in parts) or not any(in_dictionary(p) for p in parts):
+        return None
+    joined = "".join(parts)
+    if not in_dictionary(word):
+        target = joined if in_dictionary(joined) and joined not in parts else reads_like(joined, tuple(parts))
+        if target:
+            return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}'")
+    copies_question = any(same_word(p, q) for p in parts for q in q_content)
+    for part in parts:
+        if len(part) >= 3 and any(same_word(part, q) or linked_to(part, related) for q in q_content):
+            same, near = sound_neighbours(part)
+            # a homophone, or a one-phoneme neighbour spelled around it ("elf" in "self")
+            heard = max((v for v in same | {n for n in near if part in n} if v not in STOPWORDS and not same_word(v, part) and zipf(v) >= NEAR_FLOOR), key=zipf, default=None)
+            if heard:  # the subject's own word heard as another: "elf-esteem" (self), "well-bread" (bred)
+                return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' hears '{part}' as '{heard}'")
+    if all(in_dictionary(p) for p in parts) and not copies_question:
+        link = next((linked_to(p, related) for p in parts if linked_to(p, related)), None)
+        if link:
+            return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is a compound on the subject ('{link[0]}')")
+    return Evidence("coined_word", WEIGHTS["near_sound_alike"], f"'{word}' is hyphenated but reads as no other word")
 
 
 _INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "est", "ly", "y", "ier", "iest")
@@ -273,7 +299,7 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
     evidence += _sound_evidence([w for w in a_words if "-" not in w], related)
     q_content = _content(q_words)
     for w in a_words:
-        coined = _coined(w)
+        coined = _coined(w, q_content, related)
         if coined:
             evidence.append(coined)
         if any(same_word(w, q) for q in q_content):

@@ -230,7 +230,20 @@ def test_most_training_corpus_jokes_show_wordplay():
 
     jokes = load_jokes()
     shown = sum(wordplay(j["question"], j["answer"], j["topic"]).score >= 0.5 for j in jokes)
-    assert shown >= 0.85 * len(jokes), shown / len(jokes)
+    # 0.834 measured: hyphenations that read as no other word no longer count on their own
+    assert shown >= 0.82 * len(jokes), shown / len(jokes)
+
+
+@pytest.mark.parametrize("question, answer, passes", [
+    ("What is an owl's favorite school subject?", "Owl-gebra.", True),               # reads as "algebra"
+    ("Why did the egg win every boxing match?", "It was hard-boiled.", True),        # a compound on the subject
+    ("Why was the elf feeling so down?", "He had low elf-esteem.", True),            # "elf" heard in "self"
+    ("Why did the fish go to the restaurant?", "It was sushi-flipped.", False),      # hyphen, no second reading
+    ("Why did the hitchhiker pull the rope?", "It was being good-natured.", False),  # a plain compound
+    ("Why did the bamboo plant get a bad rap?", "It was bamboo-harvested.", False),  # the subject + a word
+])
+def test_a_hyphen_is_a_pun_only_when_the_word_reads_as_another(question, answer, passes):
+    assert (wordplay(question, answer).score >= 0.5) is passes, wordplay(question, answer).reason
 
 
 def test_reuse_is_the_weakest_evidence_and_the_threshold_is_adjustable():
