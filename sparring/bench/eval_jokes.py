@@ -16,12 +16,13 @@ samples).  Timings on a shared 2-core machine are noisy; the JSON records the lo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from sparring.bench import emit
 
 
 def run(n: int, model: str, batch_size: int, max_new_tokens: int, temperature: float, seed: int, out: Path | None, one_shot: bool) -> dict[str, Any]:
@@ -103,10 +104,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", type=Path, help="keep eval/jokes.json and .md under this directory")
     args = ap.parse_args(argv)
     result = run(args.n, args.model, args.batch_size, args.max_new_tokens, args.temperature, args.seed, args.out, not args.no_one_shot)
-    print(json.dumps(result, indent=2, ensure_ascii=False))
-    print()
-    print(markdown(result))
-    return result
+    return emit(result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -13,13 +13,11 @@ Prints the JSON and one markdown table.  The machine may be shared: the JSON rec
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from sparring.bench import export_rows, quants_main
 
 TARGET_F16_SECONDS = 15.0
 TARGET_Q4_K_M_MB = 110.0
@@ -73,22 +71,10 @@ def bench_quant(model_dir: Path, work: Path, quant: str, reference: Any) -> dict
 
 
 def run(quants: list[str]) -> dict[str, Any]:
-    from sparring.exporters.gguf_verify import HFReference
-    from sparring.models import resolve_model
-
-    model_dir = resolve_model("smollm2-135m").path
-    started = time.perf_counter()
-    reference = HFReference.build(model_dir)
-    reference_s = time.perf_counter() - started
-    with tempfile.TemporaryDirectory(prefix="sparring-bench-export-") as tmp:
-        rows = [bench_quant(model_dir, Path(tmp), q, reference) for q in quants]
-    by = {r["quant"]: r for r in rows}
+    result = export_rows(bench_quant, quants, "sparring-bench-export-")
+    by = {r["quant"]: r for r in result["results"]}
     return {
-        "model": "smollm2-135m (SmolLM2-135M-Instruct, dequantized from the embedded Q4_1 GGUF)",
-        "cpus": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "reference_seconds": round(reference_s, 2),
-        "results": rows,
+        **result,
         "targets": {
             "f16_export_seconds_max": TARGET_F16_SECONDS,
             "f16_met": by["f16"]["export_seconds"] <= TARGET_F16_SECONDS if "f16" in by else None,
@@ -114,18 +100,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quants", default="f16,q8_0,q4_k_m", help="GGUF types to time (comma-separated)")
-    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    args = parser.parse_args(argv)
-    result = run([q.strip() for q in args.quants.split(",") if q.strip()])
-    text = json.dumps(result, indent=2)
-    print(text)
-    print()
-    print(markdown(result))
-    if args.out:
-        args.out.write_text(text + "\n")
-    return result
+    return quants_main(__doc__, "f16,q8_0,q4_k_m", run, markdown, argv)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,11 @@ Prints the JSON and markdown tables.  The machine may be shared: the JSON record
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from sparring.bench import export_rows, quants_main
 
 TARGET_Q4F16_SECONDS = 30.0
 TINYLLAMA_CONFIG = {  # TinyLlama-1.1B-Chat-v1.0's config.json (the fields that set its size)
@@ -68,24 +66,13 @@ def bench_quant(model_dir: Path, work: Path, quant: str, reference: Any) -> dict
 
 
 def run(quants: list[str]) -> dict[str, Any]:
-    from sparring.exporters.gguf_verify import HFReference
     from sparring.exporters.mlc_verify import GREEDY_TOKENS
     from sparring.exporters.model_card import size_estimate
-    from sparring.models import materialize
 
-    model_dir = materialize("smollm2-135m")
-    started = time.perf_counter()
-    reference = HFReference.build(model_dir, n_tokens=GREEDY_TOKENS)
-    reference_s = time.perf_counter() - started
-    with tempfile.TemporaryDirectory(prefix="sparring-bench-mlc-") as tmp:
-        rows = [bench_quant(model_dir, Path(tmp), q, reference) for q in quants]
-    by = {r["quant"]: r for r in rows}
+    result = export_rows(bench_quant, quants, "sparring-bench-mlc-", n_tokens=GREEDY_TOKENS)
+    by = {r["quant"]: r for r in result["results"]}
     return {
-        "model": "smollm2-135m (SmolLM2-135M-Instruct, dequantized from the embedded Q4_1 GGUF)",
-        "cpus": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "reference_seconds": round(reference_s, 2),
-        "results": rows,
+        **result,
         "targets": {
             "q4f16_1_export_seconds_max": TARGET_Q4F16_SECONDS,
             "q4f16_1_met": by["q4f16_1"]["export_seconds"] <= TARGET_Q4F16_SECONDS if "q4f16_1" in by else None,
@@ -114,18 +101,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quants", default="q4f16_1,q0f16", help="MLC quantizations to time (comma-separated)")
-    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    args = parser.parse_args(argv)
-    result = run([q.strip() for q in args.quants.split(",") if q.strip()])
-    text = json.dumps(result, indent=2)
-    print(text)
-    print()
-    print(markdown(result))
-    if args.out:
-        args.out.write_text(text + "\n")
-    return result
+    return quants_main(__doc__, "q4f16_1,q0f16", run, markdown, argv)
 
 
 if __name__ == "__main__":

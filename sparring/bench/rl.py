@@ -29,13 +29,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sparring.bench import emit, load_avg
+
 QUICK_ARGS = ["--steps", "2", "--batch-size", "4", "--num-generations", "2", "--max-new-tokens", "16"]
 TARGET_RATIO = 3.0
 SEED = 42
 
-
-def load_avg() -> float | None:
-    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
 def bench_config(args: argparse.Namespace, out: Path):
@@ -235,11 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["ratios"] = {"sparring_vs_trl_grpo": ratio}
     result["targets"] = {"ratio": TARGET_RATIO, "ratio_met": bool(ratio and ratio >= TARGET_RATIO)}
     result["summary"] = {"sparring_samples_per_s": result["sparring"].get("samples_per_s"), "trl_samples_per_s": result["trl"].get("samples_per_s"), "ratio": ratio}
-    (out / "bench_rl.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
-    print()
-    print(markdown(result))
-    return result
+    return emit(result, markdown(result), out / "bench_rl.json")
 
 
 if __name__ == "__main__":

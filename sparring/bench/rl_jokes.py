@@ -14,8 +14,6 @@ Prints the JSON and a markdown table; the load average is recorded (the machine 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,12 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sparring.bench import emit, load_avg
+
 REPO = Path(__file__).resolve().parents[2]
 TARGET_PASS, TARGET_DISTINCT, TARGET_MINUTES = 0.95, 0.90, 45.0
 
-
-def load_avg() -> float | None:
-    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
 def sparring(*args: str) -> tuple[str, float]:
@@ -94,11 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "pass_rate_met": (rl["pass_rate"] or 0) >= TARGET_PASS, "distinct_met": (rl.get("distinct_jokes") or 0) >= TARGET_DISTINCT,
                          "minutes_met": bool(result["total_minutes"] and result["total_minutes"] <= TARGET_MINUTES)}
     result["summary"] = {"pass_rate_sft": result["sft_eval"]["pass_rate"], "pass_rate_rl": rl["pass_rate"], "distinct_rl": rl.get("distinct_jokes")}
-    (out / "bench_rl_jokes.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    print(json.dumps(result, indent=2, ensure_ascii=False))
-    print()
-    print(markdown(result))
-    return result
+    return emit(result, markdown(result), out / "bench_rl_jokes.json")
 
 
 if __name__ == "__main__":

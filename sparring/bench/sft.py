@@ -27,12 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sparring.bench import emit, load_avg
+
 TARGET_MINUTES = 20.0
 TARGET_PASS_RATE = 0.80
 
-
-def load_avg() -> float | None:
-    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
 def run_sft_process(config: Path, run_dir: Path, overrides: list[str]) -> dict[str, Any]:
@@ -126,11 +125,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "pass_rate": TARGET_PASS_RATE,
         "pass_rate_met": (result["tuned"]["pass_rate"] or 0) >= TARGET_PASS_RATE,
     }
-    (out / "bench_sft.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    print(json.dumps(result, indent=2, ensure_ascii=False))
-    print()
-    print(markdown(result))
-    return result
+    return emit(result, markdown(result), out / "bench_sft.json")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ def test_wandb_offline_run_is_written_and_readable(runs_dir: Path, monkeypatch):
     run = RunDir.create(cfg, argv=[])
     t = Tracker(run, cfg)
     assert t.wandb_run is not None
+    for step in range(1, 6):  # the pipeline's order: SFT steps first, then RL from step 0 in the same run
+        t.log({"sft/loss": 2.0 / step}, step=step)
     for step in range(3):
-        t.log({"rl/reward": 0.1 * step}, step=step)
+        t.log({"rl/reward": 0.1 * step, "time/learn_s": 1.0}, step=step)
     t.log_table("rl/samples", [{"completion": "Q: a?\nA: b", "reward": 1.0}], step=2)
     t.finish()
     meta = run.manifest.read()["wandb"]
@@ -39,5 +41,7 @@ def test_wandb_offline_run_is_written_and_readable(runs_dir: Path, monkeypatch):
     assert len(offline) == 1
     history = read_wandb_history(next(offline[0].glob("*.wandb")))
     rewards = [float(h["rl/reward"]) for h in history if "rl/reward" in h]
-    assert rewards == [0.0, 0.1, 0.2]
+    assert rewards == [0.0, 0.1, 0.2]  # none dropped behind the SFT steps
+    assert [h["rl/step"] for h in history if "rl/reward" in h] == [0, 1, 2]
+    assert [h["sft/step"] for h in history if "sft/loss" in h] == [1, 2, 3, 4, 5]
     assert any(any(k.startswith("rl/samples") for k in h) for h in history), history
