@@ -58,6 +58,10 @@ class Env(ABC):
         """Score many completions; envs with batched referees override this."""
         return [self.score(p, c) for p, c in zip(prompts, completions)]
 
+    def warm_up(self) -> None:
+        """Load now what the first ``score`` would load (lexicons, indexes): rollout actors call it
+        in their referee thread at start, so no training step pays it.  Default: nothing."""
+
     def close(self) -> None:
         """Release external resources (engine processes)."""
 

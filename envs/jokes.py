@@ -193,6 +193,11 @@ class JokesEnv(Env):
             self.recent.add(JokeEntry.make(verdict.question, verdict.answer))
         return verdict
 
+    def warm_up(self) -> None:
+        """Build the corpus index and load CMUdict, word frequencies and the sound index (about 4 s),
+        by judging one joke that is not remembered as a recent sample."""
+        self.verdict(self.make_prompt(topic="bread"), "Q: Why did the bread go to school?\nA: To get a little more kneaded.", remember=False)
+
     def score(self, prompt: Prompt, completion: str) -> Score:
         try:
             return self._score(prompt, completion)

@@ -36,6 +36,8 @@ from sparring.errors import SparringError
 from sparring.rl.engines.base import Completion, SamplingParams, completion_seed
 from sparring.types import Prompt, Sample
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_RESTARTS = 3
 DEFAULT_MAX_TASK_RETRIES = 1
 
@@ -94,8 +96,15 @@ class RolloutWorker:
         self.engine = make_engine(engine, base_model_dir, threads=self.cfg.rl.rollout.threads_per_worker, options=engine_options)
         self.env = make_env(self.cfg.env.name, self.cfg.env.options)
         self._scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="referee")
+        self._scorer.submit(self._warm_up_referee)  # the first scores queue behind it, not a step's wall time
         self._opponents: dict[int, Any] = {}
         self.env_rebuilds = 0
+
+    def _warm_up_referee(self) -> None:
+        try:
+            self.env.warm_up()
+        except Exception as exc:  # noqa: BLE001 - a failed warm-up only means the first score loads it
+            log.warning("%s: referee warm-up failed (%r); the first score will load it", self.worker_id, exc)
 
     # -- identity and health ---------------------------------------------------------------------
 

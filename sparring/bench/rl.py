@@ -136,11 +136,12 @@ def run_trl(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         output_dir=str(out / "trl"), per_device_train_batch_size=rl.batch_size, gradient_accumulation_steps=1,
         num_generations=rl.num_generations, max_completion_length=rl.rollout.max_new_tokens, temperature=1.0, top_p=1.0,
         max_steps=rl.steps, learning_rate=rl.learning_rate, lr_scheduler_type="constant", beta=0.0, logging_steps=1,
-        save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=not torch.cuda.is_available(), bf16=False, seed=SEED,
+        save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=not torch.cuda.is_available(), bf16=args.learner_bf16, seed=SEED,
         data_seed=SEED, dataloader_num_workers=0,
     )
     trainer = TimedGRPO(model=model, reward_funcs=reward_funcs_for(env), args=grpo_args, train_dataset=dataset,
                         processing_class=tokenizer, peft_config=make_lora_config(model, rl.lora), callbacks=[StepTimes()])
+    env.warm_up()  # as sparring's actors do at start: the referee's lexicons load outside the loop on both sides
     setup = time.perf_counter() - started
     t0 = time.perf_counter()
     trainer.train()
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2, help="sparring rollout actors (2 cores: 2 actors x 1 thread)")
     ap.add_argument("--quant", default="q8_0", choices=["f32", "f16", "q8_0"], help="GGUF type of the rollout policy")
-    ap.add_argument("--learner-bf16", action="store_true", help="sparring learner under bf16 autocast (TRL baseline stays fp32)")
+    ap.add_argument("--learner-bf16", action="store_true", help="both learners (sparring and TRL) under bf16 autocast")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--side", choices=["sparring", "trl"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
