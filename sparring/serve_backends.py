@@ -17,6 +17,8 @@ Exercised by ``pytest tests/sparring/test_serve.py``.
 
 from __future__ import annotations
 
+import functools
+
 import os
 import threading
 import time
@@ -222,13 +224,16 @@ class LlamaCppBackend(Backend):
             return ""
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
-    def render_chat(self, messages):
+    @functools.cached_property
+    def _chat_formatter(self):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         from sparring.models import CHATML_TEMPLATE
 
-        formatter = Jinja2ChatFormatter(self.template or CHATML_TEMPLATE, eos_token=self.eos_text, bos_token=self.bos_text)
-        return formatter(messages=list(messages)).prompt
+        return Jinja2ChatFormatter(self.template or CHATML_TEMPLATE, eos_token=self.eos_text, bos_token=self.bos_text)  # compiled once
+
+    def render_chat(self, messages):
+        return self._chat_formatter(messages=list(messages)).prompt
 
     def tokenize(self, text, *, chat):
         add_bos = not (chat and self.bos_text and text.startswith(self.bos_text))
