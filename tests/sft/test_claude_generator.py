@@ -20,7 +20,7 @@ GOOD = [
     "Q: Why did the violin go to the gym?\nA: It wanted to get more string-th.",
     "Q: Why did the baker go to therapy?\nA: He kneaded to talk about his loaf life.",
     "Q: Why did the lamp feel so bright at school?\nA: It was the lightest in its class.",
-    "Q: Why did the kettle get a medal?\nA: It was whistle-blowing brave.",
+    "Q: Why did the kettle get a medal?\nA: It kept its cool under pressure.",
     "Q: Why did the glacier get a promotion?\nA: It was ice-olating the competition.",
     "Q: Why did the spider buy a laptop?\nA: It wanted a better web-site.",
     "Q: Why did the octopus cross the reef?\nA: It was well-armed for the trip.",
