@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
+from typing import Hashable, Sequence
 
 Phones = tuple[str, ...]
 COMMON_WORDS = 40_000
@@ -140,7 +141,8 @@ def _spelling_buckets() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in buckets.items()}
 
 
-def _levenshtein(a: str, b: str) -> int:
+def edit_distance(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
+    """Levenshtein distance between two sequences (letters of a spelling, words of a line)."""
     row = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         prev, row[0] = row[0], i
@@ -159,7 +161,7 @@ def reads_like(spelling: str, exclude: tuple[str, ...] = ()) -> str | None:
         return None
     buckets = _spelling_buckets()
     candidates = set(buckets.get("^" + spelling[:2], ())) | set(buckets.get(spelling[-3:] + "$", ()))
-    close = [w for w in candidates if w not in exclude and abs(len(w) - len(spelling)) <= budget and _levenshtein(w, spelling) <= budget]
+    close = [w for w in candidates if w not in exclude and abs(len(w) - len(spelling)) <= budget and edit_distance(w, spelling) <= budget]
     return max(close, key=zipf, default=None)
 
 

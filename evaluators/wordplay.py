@@ -273,14 +273,14 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
             return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}'")
     copies_question = any(same_word(p, q) for p in parts for q in q_content)
     for part in parts:
-        if len(part) >= 3 and any(same_word(part, q) or linked_to(part, related) for q in q_content):
+        if len(part) >= 3 and q_content and (any(same_word(part, q) for q in q_content) or linked_to(part, related)):
             same, near = sound_neighbours(part)
             # a homophone, or a one-phoneme neighbour spelled around it ("elf" in "self")
             heard = max((v for v in same | {n for n in near if part in n} if v not in STOPWORDS and not same_word(v, part) and zipf(v) >= NEAR_FLOOR), key=zipf, default=None)
             if heard:  # the subject's own word heard as another: "elf-esteem" (self), "well-bread" (bred)
                 return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' hears '{part}' as '{heard}'")
     if all(in_dictionary(p) for p in parts) and not copies_question:
-        link = next((linked_to(p, related) for p in parts if linked_to(p, related)), None)
+        link = next(filter(None, (linked_to(p, related) for p in parts)), None)
         if link:
             return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is a compound on the subject ('{link[0]}')")
     return Evidence("coined_word", WEIGHTS["near_sound_alike"], f"'{word}' is hyphenated but reads as no other word")

@@ -257,6 +257,7 @@ class RolloutPool:
         results: list[Any] = [None] * len(shards)
         counts: dict[str, Any] = {"redispatched": 0, "restarts_before": self.restarts}
         failures: list[str] = []
+        done = 0
         while todo or inflight:
             while todo and idle:
                 s, w = todo.popleft(), idle.popleft()
@@ -276,8 +277,9 @@ class RolloutPool:
                 todo.appendleft(s)
                 self._recover(w)
             else:
+                done += 1
                 if self.on_shard_done is not None:
-                    self.on_shard_done(w, sum(r is not None for r in results), len(shards))
+                    self.on_shard_done(w, done, len(shards))
             idle.append(w)
         counts["restarts"] = self.restarts - counts.pop("restarts_before")
         counts["failures"] = failures

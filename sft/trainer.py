@@ -19,6 +19,7 @@ in the manifest.  Exercised by ``pytest tests/sft/test_trainer.py``.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -270,6 +271,7 @@ def sft_arguments(cfg: RunConfig, run: RunDir, has_val: bool):
     )
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_has_bf16() -> bool:
     """Does this CPU do bfloat16 matmuls natively (AVX-512 BF16 or AMX)?  Linux /proc/cpuinfo flags."""
     try:

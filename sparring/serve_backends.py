@@ -18,7 +18,6 @@ Exercised by ``pytest tests/sparring/test_serve.py``.
 from __future__ import annotations
 
 import functools
-
 import os
 import threading
 import time

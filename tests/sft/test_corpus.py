@@ -14,6 +14,7 @@ from importlib import resources
 
 import pytest
 from sparring.evaluators.clean_language import find_profanity
+from sparring.evaluators.sounds import edit_distance
 from sparring.sft.corpus import joke_text, load_jokes, load_quotes, load_topics, quote_text
 
 META_PHRASES = ("here's a joke", "here is a joke", "sure!", "dad joke:", "hope this", "as an ai")
@@ -25,15 +26,6 @@ NEAR_MISS_KINDS = {
 
 def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split())
-
-
-def _edit_distance(a: list[str], b: list[str]) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-    return row[-1]
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +163,7 @@ def test_labelled_near_misses_are_what_their_kind_says(labelled, jokes):
         elif kind == "template":
             question, answer = _split_good(text)
             q, a = _norm(question).split(), _norm(answer).split()
-            assert any(_edit_distance(q, cq) <= 2 or _edit_distance(a, ca) <= 1 for cq, ca in corpus), row
+            assert any(edit_distance(q, cq) <= 2 or edit_distance(a, ca) <= 1 for cq, ca in corpus), row
 
 
 def test_corpus_jokes_pass_every_validator_rule_but_wordplay(jokes):
