@@ -320,13 +320,16 @@ def build_trainer(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | s
     peft_config = make_lora_config(model, cfg.sft.lora)
     args = sft_arguments(cfg, run, has_val=bool(val))
 
-    from trl import SFTTrainer
     from transformers import EarlyStoppingCallback
+    from trl import SFTTrainer
+
+    from sparring.sft.shared_prefix import shared_prefix_sft_trainer_class
 
     callbacks: list[Any] = [tracker_callback(tracker)]
     if cfg.sft.early_stopping_patience and val:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.sft.early_stopping_patience))
-    trainer = SFTTrainer(
+    trainer_class = shared_prefix_sft_trainer_class() if cfg.sft.share_prompt_prefix else SFTTrainer
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=to_trl_dataset(train),
@@ -392,6 +395,7 @@ def run_sft(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | str = F
         "tokens": int(tokens),
         "train_seconds": round(runtime, 1),
         "tokens_per_s": round(tokens / runtime, 1) if runtime else None,
+        "shared_prefix": getattr(trainer, "shared_prefix_stats", None),
         "resumed_from": checkpoint,
         "seconds": round(time.perf_counter() - t0, 1),
     }

@@ -52,6 +52,7 @@ class SFTConfig(Section):
     grad_accum: int = Field(1, ge=1, description="Micro-batches accumulated per optimizer step.")
     packing: bool = Field(False, description="Pack several short examples into one sequence.")
     assistant_only_loss: bool = Field(True, description="Compute the loss on the assistant tokens only.")
+    share_prompt_prefix: bool = Field(True, description="Run the tokens every row of a batch starts with (chat template, system prompt, fixed few-shot turns) once and the rest of each row on its KV cache: the same loss and gradients as a per-row forward for a fraction of the compute (rotary-position models without packing; others fall back).")
     eval_every: int = Field(0, ge=0, description="Evaluate validation loss every N steps (0: at the end of each epoch).")
     save_every: int = Field(0, ge=0, description="Checkpoint every N steps, a multiple of eval_every (0: at every evaluation; without a validation split, no checkpoints); the best by validation loss and the latest are kept.")
     early_stopping_patience: int = Field(0, ge=0, description="Stop after this many evaluations without validation-loss improvement (0: off).")
