@@ -155,14 +155,30 @@ def edit_distance(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
 def reads_like(spelling: str, exclude: tuple[str, ...] = ()) -> str | None:
     """The commonest dictionary word a coined spelling is within a couple of letters of
     ("owlgebra" -> "algebra", "hisstory" -> "history"), other than ``exclude``; None if none.
-    Allowed edits: 1 for 5-6 letters, 2 from 7; candidates share the first two or last three letters."""
-    budget = 0 if len(spelling) < 5 else 1 if len(spelling) < 7 else 2
+    Allowed edits: 1 for 5-6 letters, 2 for 7-9, 3 from 10 ("eggsercise" -> "exercise");
+    candidates share the first two or last three letters."""
+    budget = 0 if len(spelling) < 5 else 1 if len(spelling) < 7 else 2 if len(spelling) < 10 else 3
     if budget == 0:
         return None
     buckets = _spelling_buckets()
     candidates = set(buckets.get("^" + spelling[:2], ())) | set(buckets.get(spelling[-3:] + "$", ()))
     close = [w for w in candidates if w not in exclude and abs(len(w) - len(spelling)) <= budget and edit_distance(w, spelling) <= budget]
     return max(close, key=zipf, default=None)
+
+
+@functools.lru_cache(maxsize=16384)
+def sounds_like(parts: tuple[str, ...], floor: float = 3.0) -> str | None:
+    """The commonest word (Zipf >= ``floor``) pronounced exactly as ``parts`` said one after the
+    other ("eggs" + "it" -> "exit"), other than the parts themselves; None if none.  At least four
+    phonemes, so two short words do not happen to spell a third."""
+    options: list[Phones] = [()]
+    for part in parts:
+        ps = phones(part)
+        if not ps:
+            return None
+        options = [a + b for a in options for b in ps][:16]
+    found = {w for p in options if len(p) >= 4 for w in _index().exact.get(p, ()) if w not in parts and zipf(w) >= floor}
+    return max(found, key=zipf, default=None)
 
 
 @functools.lru_cache(maxsize=1)

@@ -69,7 +69,7 @@ from dataclasses import dataclass
 
 from sparring.evaluators.idioms import find_idiom
 from sparring.evaluators.senses import linked_to
-from sparring.evaluators.sounds import contains, edit_distance_at_most_one, in_dictionary, phones, reads_like, sound_neighbours, zipf
+from sparring.evaluators.sounds import contains, edit_distance_at_most_one, in_dictionary, phones, reads_like, sound_neighbours, sounds_like, zipf
 from sparring.evaluators.text_metrics import clean_unicode, words
 
 # a "sound-alike" partner must be this common (Zipf scale) and this much commoner than the word
@@ -256,6 +256,22 @@ def _coined(word: str, q_content: list[str] | None = None, related: list[str] | 
             piece = word[start : start + size]
             if in_dictionary(piece):
                 return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is coined from '{piece}'")
+    return _blend(word, q_content or [], related or [])
+
+
+def _blend(word: str, q_content: list[str], related: list[str]) -> Evidence | None:
+    """A coinage that reads as a common word and carries a piece of the subject's field
+    ("meowntain": mountain + meow, for cats).  A misspelling without such a piece is no pun."""
+    target = reads_like(word)
+    if not target or not related:
+        return None
+    for size in range(len(word) - 2, 2, -1):
+        for start in range(0, len(word) - size + 1):
+            piece = word[start : start + size]
+            if piece in target or not in_dictionary(piece):
+                continue
+            if any(same_word(piece, q) for q in q_content) or linked_to(piece, related):
+                return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}' with '{piece}' from the subject")
     return None
 
 
@@ -268,7 +284,7 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
         return None
     joined = "".join(parts)
     if not in_dictionary(word):
-        target = joined if in_dictionary(joined) and joined not in parts else reads_like(joined, tuple(parts))
+        target = joined if in_dictionary(joined) and joined not in parts else reads_like(joined, tuple(parts)) or sounds_like(tuple(parts))
         if target:
             return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}'")
     copies_question = any(same_word(p, q) for p in parts for q in q_content)
@@ -276,7 +292,8 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
         if len(part) >= 3 and q_content and (any(same_word(part, q) for q in q_content) or linked_to(part, related)):
             same, near = sound_neighbours(part)
             # a homophone, or a one-phoneme neighbour spelled around it ("elf" in "self")
-            heard = max((v for v in same | {n for n in near if part in n} if v not in STOPWORDS and not same_word(v, part) and zipf(v) >= NEAR_FLOOR), key=zipf, default=None)
+            heard = max((v for v in same | {n for n in near if part in n}
+                         if v not in STOPWORDS and not same_word(v, part) and zipf(v) >= (SAME_FLOOR if v in same else NEAR_FLOOR)), key=zipf, default=None)
             if heard:  # the subject's own word heard as another: "elf-esteem" (self), "well-bread" (bred)
                 return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' hears '{part}' as '{heard}'")
     if all(in_dictionary(p) for p in parts) and not copies_question:

@@ -230,8 +230,9 @@ def test_most_training_corpus_jokes_show_wordplay():
 
     jokes = load_jokes()
     shown = sum(wordplay(j["question"], j["answer"], j["topic"]).score >= 0.5 for j in jokes)
-    # 0.834 measured: hyphenations that read as no other word no longer count on their own
-    assert shown >= 0.82 * len(jokes), shown / len(jokes)
+    # 0.845 measured: hyphenations that read as no other word no longer count on their own, blends
+    # that read or sound as a word do ("eggs-it", "meowntain")
+    assert shown >= 0.83 * len(jokes), shown / len(jokes)
 
 
 @pytest.mark.parametrize("question, answer, passes", [
@@ -241,9 +242,29 @@ def test_most_training_corpus_jokes_show_wordplay():
     ("Why did the fish go to the restaurant?", "It was sushi-flipped.", False),      # hyphen, no second reading
     ("Why did the hitchhiker pull the rope?", "It was being good-natured.", False),  # a plain compound
     ("Why did the bamboo plant get a bad rap?", "It was bamboo-harvested.", False),  # the subject + a word
+    ("Why did the bread win the manners award?", "It was very well-bread.", True),   # "bread" heard as "bred"
+    ("How do eggs leave the highway?", "They take the eggs-it.", True),             # sounds as "exit"
+    ("How does the bunny stay in shape?", "Plenty of eggs-ercise.", True),          # reads as "exercise", 3 edits in 10 letters
 ])
 def test_a_hyphen_is_a_pun_only_when_the_word_reads_as_another(question, answer, passes):
     assert (wordplay(question, answer).score >= 0.5) is passes, wordplay(question, answer).reason
+
+
+@pytest.mark.parametrize("question, answer, topic, passes", [
+    ("What do you call a pile of sleeping kittens?", "A meowntain.", "cats", True),  # mountain + "meow" of cats
+    ("Why did the raccoon get lost?", "It kept beleiving the map.", "raccoons", False),  # a misspelling, no subject piece
+    ("What do you call a pile of sleeping kittens?", "A mowntain.", "cats", False),  # reads as mountain, nothing of cats
+])
+def test_a_blend_is_a_pun_when_it_carries_a_piece_of_the_subject(question, answer, topic, passes):
+    assert (wordplay(question, answer, topic).score >= 0.5) is passes, wordplay(question, answer, topic).reason
+
+
+def test_sounds_like_joins_the_parts_pronunciations():
+    from sparring.evaluators.sounds import sounds_like
+
+    assert sounds_like(("eggs", "it")) == "exit"
+    assert sounds_like(("a", "b")) is None  # under four phonemes: no claim
+    assert sounds_like(("zzzqx", "it")) is None
 
 
 def test_reuse_is_the_weakest_evidence_and_the_threshold_is_adjustable():
