@@ -98,7 +98,7 @@ def _fresh_policy(session: RLSession, adapter_dir: Path):
 
 
 def _save_adapter(model: Any, out: Path) -> Path:
-    model.save_pretrained(out, safe_serialization=True, selected_adapters=["default"])
+    model.save_pretrained(out, safe_serialization=True, selected_adapters=["default"], save_embedding_layers=False)
     return out
 
 

@@ -59,7 +59,7 @@ class ExportHook:
         from sparring.sft.artifacts import write_dir_atomically
 
         def write(tmp: Path) -> None:
-            model.save_pretrained(tmp, safe_serialization=True, selected_adapters=["default"])
+            model.save_pretrained(tmp, safe_serialization=True, selected_adapters=["default"], save_embedding_layers=False)
             tokenizer.save_pretrained(tmp)
             cfg_path = tmp / "adapter_config.json"
             data = json.loads(cfg_path.read_text())

@@ -76,7 +76,7 @@ def save_adapter(peft_model: Any, tokenizer: Any, final: Path, *, base_name: str
     """Write the adapter (+ tokenizer), check it reloads onto the base with the same logits."""
 
     def write(tmp: Path) -> None:
-        peft_model.save_pretrained(tmp, safe_serialization=True)
+        peft_model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=False)  # embeddings are not adapted; "auto" would query the Hub
         tokenizer.save_pretrained(tmp)
         cfg_path = tmp / "adapter_config.json"
         cfg = json.loads(cfg_path.read_text())

@@ -63,7 +63,7 @@ def write_adapter_gguf(peft_model: Any, out: str | Path) -> Path:
     out = Path(out)
     scratch = Path(tempfile.mkdtemp(prefix="adapter-", dir=out.parent))
     try:
-        peft_model.save_pretrained(scratch / "adapter", selected_adapters=[peft_model.active_adapter])
+        peft_model.save_pretrained(scratch / "adapter", selected_adapters=[peft_model.active_adapter], save_embedding_layers=False)
         adapter_dir = scratch / "adapter"
         if peft_model.active_adapter != "default":  # save_pretrained nests non-default adapters
             adapter_dir = adapter_dir / peft_model.active_adapter
