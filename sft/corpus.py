@@ -4,7 +4,7 @@ The files live in ``sft/corpora/`` (installed as ``sparring.sft/corpora``) and a
 ``importlib.resources``, so they work from a wheel as well as from the source tree.  Where they
 come from and under which licence: ``sft/corpora/ATTRIBUTION.md``.
 
-- ``load_jokes()``   -> ``[{"id", "topic", "question", "answer"}, ...]`` (452 jokes)
+- ``load_jokes()``   -> ``[{"id", "topic", "question", "answer"}, ...]`` (1,086 jokes)
 - ``load_quotes()``  -> ``[{"keyword", "quote", "author"}, ...]`` (312 items)
 - ``load_topics(heldout=False)`` -> training topics; ``heldout=True`` -> topics absent from the
   joke corpus, kept for evaluation prompts
