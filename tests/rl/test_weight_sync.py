@@ -80,6 +80,12 @@ def test_probe_allows_the_engines_measured_numerics_but_not_a_missing_adapter_or
     check = compare_probes(quantized, learner)
     assert check.gap == pytest.approx(0.07) and check.base_noise == pytest.approx(0.07) and check.delta_gap == pytest.approx(0.0)
     assert check.passes(tolerance)  # 0.07 > tolerance, but it is the engine's own numerics
+    # the engine's errors on the policy and base probes need not cancel: +0.07 on one, -0.05 on the
+    # other is a delta gap of 0.12, within tolerance + 2 x the 0.05 base noise
+    uneven = Probe(policy=[p + 0.07 for p in learner.policy], base=[b - 0.05 for b in learner.base])
+    check = compare_probes(uneven, learner)
+    assert check.delta_gap == pytest.approx(0.12) and check.passes(tolerance)
+    assert not compare_probes(uneven, learner).passes(0.01)  # 0.12 > 0.01 + 0.10
     # the adapter never took effect: the worker's policy is its base
     missing = Probe(policy=list(quantized.base), base=list(quantized.base))
     problem = compare_probes(missing, learner).problem(tolerance)
