@@ -33,6 +33,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from sparring.kv_cache import cache_kwarg, cache_of
+
 TOKENIZER_TEXTS = (
     "Hello world! The quick brown fox jumps over the lazy dog.",
     "Café déjà vu, naïve façade, Ångström, Straße, señor, cœur.",
@@ -133,8 +135,8 @@ def greedy_torch(model: Any, prompt_ids: list[int], n_tokens: int) -> tuple[list
     tokens: list[int] = []
     rows = []
     for _ in range(n_tokens):
-        out = model(input_ids=ids, past_key_values=past, use_cache=True)
-        past = out.past_key_values
+        out = model(input_ids=ids, use_cache=True, **cache_kwarg(past))
+        past = cache_of(out)
         row = out.logits[0, -1].float()
         rows.append(row.numpy().copy())
         nxt = int(torch.argmax(row))

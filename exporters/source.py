@@ -6,7 +6,8 @@ checkpoint ``rl/checkpoints/step-N``) exports into that run.  Anything else goes
 ``sparring.models.resolve_model`` (aliases, Hub cache, HF dirs, LoRA adapter dirs, .gguf files).
 The step number N of ``exports/step-N/`` comes from the checkpoint: ``trainer_state.json``'s
 ``global_step``, a ``step`` field in ``sparring-checkpoint.json``/``checkpoint.json``, or a
-``step-N``/``checkpoint-N`` folder name; 0 when none says.
+``step-N``/``checkpoint-N`` folder name, for ``rl/final`` and ``rl/merged`` the finished RL stage's
+last step (from the manifest); 0 when none says.
 
 Exercised by ``pytest tests/exporters/test_export_cli.py``.
 """
@@ -82,6 +83,18 @@ def checkpoint_step(model_dir: Path) -> int:
     return 0
 
 
+def finished_rl_step(run: Path, model_dir: Path) -> int:
+    """The last step of the run's finished RL stage when ``model_dir`` is its ``rl/final`` or
+    ``rl/merged`` (they carry no trainer state); 0 otherwise."""
+    try:
+        if model_dir.resolve().parent != (run / "rl").resolve():
+            return 0
+        steps = json.loads((run / "manifest.json").read_text())["stages"]["rl"]["summary"]["steps"]
+        return int(steps)
+    except (OSError, KeyError, TypeError, ValueError):
+        return 0
+
+
 def run_system_prompt(run: Path) -> str | None:
     """The system prompt of the run's env (its options' ``system_prompt`` or the module's constant)."""
     try:
@@ -116,6 +129,8 @@ def resolve_export_source(source: str | Path, *, run_dir: str | Path | None = No
     check_not_quantized(resolved.path, where=f"{resolved.path}/config.json: quantization_config")
     if step is None:
         step = checkpoint_step(inner) if inner is not None and inner.is_dir() else 0
+        if not step and run is not None and inner is not None:
+            step = finished_rl_step(run, inner)
     label = run.name if run is not None else (inner.name if inner is not None else text.replace("/", "--"))
     return ExportSource(
         source=text,

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sparring.kv_cache import cache_kwarg, cache_of
+
 ROTARY_MODEL_TYPES = ("llama", "qwen2", "mistral", "qwen3", "gemma", "gemma2", "phi3", "olmo", "olmo2", "granite", "smollm3")
 
 
@@ -55,13 +57,13 @@ def shared_prefix_logps(model: Any, input_ids, attention_mask, logits_to_keep: i
     for rows, prefix in _groups(prompt_ids, prompt_mask):
         n = len(rows)
         cache = DynamicCache()
-        head = model(input_ids=prefix[None], use_cache=True, past_key_values=cache, logits_to_keep=1)
-        cache = head.past_key_values
+        head = model(input_ids=prefix[None], use_cache=True, logits_to_keep=1, **cache_kwarg(cache))
+        cache = cache_of(head)
         cache.batch_repeat_interleave(n)
         comp = completion_ids[rows]
         mask = torch.cat([torch.ones((n, prefix.numel()), dtype=attention_mask.dtype, device=input_ids.device), completion_mask[rows]], dim=1)
         # the completion minus its last token: the last token's logits predict nothing we score
-        tail = model(input_ids=comp[:, :-1], attention_mask=mask[:, :-1], past_key_values=cache, use_cache=True) if logits_to_keep > 1 else None
+        tail = model(input_ids=comp[:, :-1], attention_mask=mask[:, :-1], use_cache=True, **cache_kwarg(cache)) if logits_to_keep > 1 else None
         first = head.logits[:, -1:, :].expand(n, 1, head.logits.size(-1))
         logits = first if tail is None else torch.cat([first, tail.logits], dim=1)
         logits = logits.float() / temperature

@@ -39,8 +39,26 @@ COMMAND_MODULES = (
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
+# Third-party warnings a sparring run triggers by design, silenced so that real ones stand out:
+# PEFT looking up the base config on the Hub when a trainer checkpoints an adapter (sparring runs
+# offline and never adapts the embeddings), and transformers' renames that TRL's own calls trip.
+KNOWN_WARNINGS = (
+    (UserWarning, r"Unable to fetch remote file"),
+    (UserWarning, r"Could not find a config file in"),
+    (FutureWarning, r"`(is_)?gradient_checkpointing` is deprecated"),
+)
+
+
+def quiet_known_warnings() -> None:
+    import warnings
+
+    for category, message in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn sparring errors into exit codes 2 (bad input) or 1."""
+    quiet_known_warnings()
     try:
         app(args=argv, prog_name="sparring")
     except SparringError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +61,17 @@ def build_sections(run: RunDir) -> tuple[list[Section], dict[str, Any]]:
     plots = write_plots(rows, run.path / "plots")
     sections: list[Section] = []
 
-    stages = manifest.get("stages", {})
+    # the report stage is the one writing this page: it is not a row of its own
+    stages = {k: v for k, v in manifest.get("stages", {}).items() if k != "report"}
+    stage_rows = [[k, v.get("status", "?"), _fmt(v.get("seconds"))] for k, v in stages.items()]
+    timed = [v["seconds"] for v in stages.values() if isinstance(v.get("seconds"), (int, float))]
+    if timed:
+        stage_rows.append(["total", "", _fmt(round(sum(timed), 2))])
+    ended = manifest.get("ended_at") or f"report written {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
     sections.append((
         "Run",
-        [("table", (["stage", "status", "seconds"], [[k, v.get("status", "?"), _fmt(v.get("seconds"))] for k, v in stages.items()])),
-         ("p", f"Model `{cfg.model.name}`, env `{cfg.env.name}`, RL `{cfg.rl.algo}`, seed {cfg.seed}. Started {manifest.get('started_at')}, ended {manifest.get('ended_at') or 'running'}.")],
+        [("table", (["stage", "status", "seconds"], stage_rows)),
+         ("p", f"Model `{cfg.model.name}`, env `{cfg.env.name}`, RL `{cfg.rl.algo}`, seed {cfg.seed}. Started {manifest.get('started_at')}, ended {ended}.")],
     ))
     if summary:
         header, trows = _eval_table(summary)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from sparring.errors import UserInputError
+from sparring.kv_cache import cache_kwarg, cache_of
 
 DEFAULT_GGUF_CONTEXT = 2048
 
@@ -178,7 +179,7 @@ class HFBackend(Backend):
                     return
                 out_ids.append(token)
                 yield token, self.tokenizer.decode(out_ids, skip_special_tokens=True)
-                out = self.model(input_ids=torch.tensor([[token]]), past_key_values=out.past_key_values, use_cache=True)
+                out = self.model(input_ids=torch.tensor([[token]]), use_cache=True, **cache_kwarg(cache_of(out)))
 
 
 def _sample(logits, temperature: float, top_p: float, gen) -> int:

@@ -125,13 +125,28 @@ class Tracker:
         self.finish()
 
 
-def read_wandb_history(run_file: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def read_wandb_history(run_file: str | os.PathLike[str], *, wait_s: float = 0.0) -> list[dict[str, Any]]:
     """The history rows of an offline W&B run file (``offline-run-*/run-*.wandb``).
+
+    W&B's writer process can still be flushing the file when ``finish()`` has returned (seen about
+    once in ten short runs): with ``wait_s`` the file is re-read until it holds history rows or
+    ``wait_s`` seconds have passed.
 
     The file is W&B's record log: a 7-byte header, then 32 KiB blocks of records, each with a
     7-byte header (crc32, length, chunk type) and a protobuf ``Record`` payload split across
     blocks.  Used to check what an offline run recorded without a W&B server.
     """
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        rows = _history_rows(run_file)
+        if rows or time.monotonic() >= deadline:
+            return rows
+        time.sleep(0.5)
+
+
+def _history_rows(run_file: str | os.PathLike[str]) -> list[dict[str, Any]]:
     import struct
 
     from wandb.proto import wandb_internal_pb2

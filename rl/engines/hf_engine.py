@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from sparring.errors import SparringError, UserInputError
+from sparring.kv_cache import cache_kwarg, cache_of
 from sparring.registry import register_engine
 from sparring.rl.engines.base import Engine, GroupStepper
 from sparring.rl.policy_sync import lora_config_key, teacher_forced_logprobs, tensors_checksum, to_numpy
@@ -29,7 +30,7 @@ class _HFStepper(GroupStepper):
         self.model, self.n, self.torch = model, n, torch
         with torch.inference_mode():
             out = model(input_ids=torch.tensor([prompt]), use_cache=True)
-        self.cache = out.past_key_values
+        self.cache = cache_of(out)
         if n > 1:
             self.cache.batch_repeat_interleave(n)
         self._first = out.logits[0, -1].float().numpy()
@@ -39,8 +40,8 @@ class _HFStepper(GroupStepper):
 
     def advance(self, tokens: list[int], done: list[bool]) -> np.ndarray:
         with self.torch.inference_mode():
-            out = self.model(input_ids=self.torch.tensor(tokens)[:, None], past_key_values=self.cache, use_cache=True)
-        self.cache = out.past_key_values
+            out = self.model(input_ids=self.torch.tensor(tokens)[:, None], use_cache=True, **cache_kwarg(self.cache))
+        self.cache = cache_of(out)
         return out.logits[:, -1].float().numpy()
 
     def close(self) -> None:

@@ -101,3 +101,16 @@ def test_push_to_hub_offline_fails_clearly_after_exporting(tiny_llama_dir: Path,
     code, out = run_cli(["export", str(tiny_llama_dir), "--format", "hf", "--out", str(tmp_path / "o"), "--push-to-hub", "someone/tiny"], capsys)
     assert code == 1 and "offline" in out and "someone/tiny" in out
     assert (tmp_path / "o" / "hf" / "model.safetensors").is_file()  # the local export is complete
+
+
+def test_rl_final_exports_under_the_rl_stage_last_step(tmp_path: Path, tiny_llama_adapter_dir: Path):
+    from sparring.config import RunConfig
+    from sparring.exporters.source import resolve_export_source
+    from sparring.rundir import RunDir
+
+    run = RunDir.create(RunConfig(name="demo"), argv=["test"], path=tmp_path / "runs" / "demo")
+    shutil.copytree(tiny_llama_adapter_dir, run.path / "rl" / "final")
+    assert resolve_export_source(run.path).step == 0  # the RL stage has not recorded its steps
+    run.manifest.record_stage("rl", status="done", summary={"steps": 40})
+    assert resolve_export_source(run.path).step == 40
+    assert resolve_export_source(run.path, step=3).step == 3  # --step still wins

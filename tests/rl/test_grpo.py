@@ -179,7 +179,7 @@ def test_grpo_two_steps_through_ray_actors(ray_cluster, tiny_base, tmp_path, mon
     # the same metric names in W&B as in metrics.jsonl
     offline = list((run.path / "wandb").glob("offline-run-*"))
     assert offline, "no offline W&B run written"
-    history = read_wandb_history(next(offline[0].glob("*.wandb")))
+    history = read_wandb_history(next(offline[0].glob("*.wandb")), wait_s=30)
     wandb_keys = {k for row in history for k in row}
     assert {"rl/reward", "rl/reward/length", "rl/pass_rate", "time/learn_s", "rl/entropy"} <= wandb_keys
     assert {k for r in rows for k in r if k.startswith(("rl/", "time/"))} <= wandb_keys | {k for r in rows for k in r if r[k] is None}

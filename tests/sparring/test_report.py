@@ -64,3 +64,11 @@ def test_report_cli_rejects_non_run_dir(tmp_path: Path):
 
     res = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert res.exit_code != 0
+
+
+def test_report_written_inside_its_own_stage(runs_dir: Path):
+    run = make_run(runs_dir)
+    with run.stage("report"):
+        md = write_report(run)["md"].read_text()
+    assert "| report |" not in md and "| sft | done |" in md and "| total |" in md
+    assert "ended running" not in md and "report written" in md

@@ -39,7 +39,7 @@ def test_wandb_offline_run_is_written_and_readable(runs_dir: Path, monkeypatch):
     assert meta["mode"] == "offline"
     offline = list((run.path / "wandb").glob("offline-run-*"))
     assert len(offline) == 1
-    history = read_wandb_history(next(offline[0].glob("*.wandb")))
+    history = read_wandb_history(next(offline[0].glob("*.wandb")), wait_s=30)
     rewards = [float(h["rl/reward"]) for h in history if "rl/reward" in h]
     assert rewards == [0.0, 0.1, 0.2]  # none dropped behind the SFT steps
     assert [h["rl/step"] for h in history if "rl/reward" in h] == [0, 1, 2]
