@@ -294,15 +294,21 @@ def compare_probes(worker: Probe | Sequence[float], learner: Probe | Sequence[fl
     return check
 
 
-def learner_probe(model: Any, tokenizer: Any, probe_ids: Sequence[int], start: int) -> Probe:
+def learner_probe(model: Any, tokenizer: Any, probe_ids: Sequence[int], start: int, *, base_cache: dict | None = None) -> Probe:
     """The learner's probe (policy, and base with the adapters off), the reference every worker
-    must match after a sync."""
+    must match after a sync.  LoRA never changes the base weights, so a run passes ``base_cache``
+    (a dict it keeps) and the base half is computed once, not at every sync."""
     del tokenizer  # the ids are already tokenized; kept in the signature for symmetry
     policy = teacher_forced_logprobs(model, probe_ids, start)
     base = None
     if is_peft_model(model):
-        with model.disable_adapter():
-            base = teacher_forced_logprobs(model, probe_ids, start)
+        key = (tuple(probe_ids), start)
+        base = base_cache.get(key) if base_cache is not None else None
+        if base is None:
+            with model.disable_adapter():
+                base = teacher_forced_logprobs(model, probe_ids, start)
+            if base_cache is not None:
+                base_cache[key] = base
     return Probe(policy, base)
 
 

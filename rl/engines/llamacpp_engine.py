@@ -171,6 +171,8 @@ class LlamaCppEngine(Engine):
         self.c = self._open(self.base_gguf)
         self._adapter: Any = None
         self._files: list[Path] = []
+        # the base GGUF never changes under hot-swapped adapters: its probe logprobs are computed once
+        self._base_probe: dict[tuple[tuple[int, ...], int], list[float]] = {}
 
     def _open(self, gguf: Path) -> _Context:
         return _Context(gguf, n_ctx=self.n_ctx, n_batch=self.n_batch, n_seq_max=self.n_seq_max, threads=self.threads)
@@ -198,6 +200,7 @@ class LlamaCppEngine(Engine):
             self._adapter = adapter
         elif role == "model":
             old, self.c = self.c, self._open(path)
+            self._base_probe.clear()
             if self._adapter is not None:
                 self._adapter = None  # freed with its model
             old.close()
@@ -238,11 +241,14 @@ class LlamaCppEngine(Engine):
     def base_logprobs(self, token_ids: Sequence[int], start: int) -> list[float] | None:
         if self._adapter is None:
             return None
-        self.c.set_adapter(None)
-        try:
-            return self.logprobs(token_ids, start)
-        finally:
-            self.c.set_adapter(self._adapter)
+        key = (tuple(token_ids), start)
+        if key not in self._base_probe:
+            self.c.set_adapter(None)
+            try:
+                self._base_probe[key] = self.logprobs(token_ids, start)
+            finally:
+                self.c.set_adapter(self._adapter)
+        return list(self._base_probe[key])
 
     def close(self) -> None:
         if self._adapter is not None:

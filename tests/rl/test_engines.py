@@ -91,8 +91,22 @@ def test_lora_update_reaches_the_engine_checksum_and_probe_match_the_learner(eng
     update2 = make_policy_update(policy2, tiny_tokenizer, 6, name, tmp_path)
     assert engine.load_policy(update2) == update2.checksum != checksum
     reference2 = learner_probe(policy2, tiny_tokenizer, ids, start)
-    assert compare_probes(engine.probe(ids, start), reference2).delta_gap < 0.01
+    probe2 = engine.probe(ids, start)
+    assert compare_probes(probe2, reference2).delta_gap < 0.01
     assert compare_probes(after, reference2).delta_gap > 0.01  # the previous version is told apart
+    # the base half (computed once per engine) still matches the learner's base after the swap
+    assert probe_gap(probe2.base, reference2.base) < 0.01 and probe_gap(probe2.policy, probe2.base) > 0.01
+
+
+def test_learner_probe_base_cache_keeps_the_base_and_follows_the_policy(tiny_base, tiny_tokenizer):
+    ids, start = probe_token_ids(tiny_tokenizer)
+    cache: dict = {}
+    first = learner_probe(lora_policy(tiny_base, seed=11), tiny_tokenizer, ids, start, base_cache=cache)
+    policy2 = lora_policy(tiny_base, seed=12)
+    second = learner_probe(policy2, tiny_tokenizer, ids, start, base_cache=cache)
+    fresh = learner_probe(policy2, tiny_tokenizer, ids, start)
+    assert len(cache) == 1 and second.base == first.base
+    assert probe_gap(second.base, fresh.base) < 1e-6 and second.policy == pytest.approx(fresh.policy, abs=1e-6)
 
 
 @pytest.mark.parametrize("name", ENGINES)
