@@ -24,6 +24,7 @@ from typing import Any, Iterator, Sequence
 
 from sparring.config import RunConfig
 from sparring.errors import UserInputError
+from sparring.progress import StepProgress
 from sparring.rundir import RunDir
 from sparring.types import Prompt, Sample
 
@@ -184,26 +185,11 @@ class StepClock:
         return {"time/generate_s": self.generate, "time/reward_s": self.reward, "time/learn_s": learn, "time/sync_s": self.sync, "time/step_s": total}
 
 
-class RLProgress:
-    """A rich progress bar with ETA and the latest reward (silent when not on a terminal)."""
+class RLProgress(StepProgress):
+    """``StepProgress`` over RL steps (or DPO rounds), showing the latest reward, pass rate and step time."""
 
-    def __init__(self, total: int, description: str, console: Any = None, start: int = 0):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console, transient=False,
-        )
-        self.task = self.progress.add_task(description, total=total, completed=start, info="")
-
-    def __enter__(self) -> "RLProgress":
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def update(self, step: int, metrics: dict[str, Any], pass_metric: str) -> None:
+    def update(self, step: int, metrics: dict[str, Any] | None = None, pass_metric: str = "rl/pass_rate") -> None:  # type: ignore[override]
+        metrics = metrics or {}
         parts = []
         if metrics.get("rl/reward") is not None:
             parts.append(f"reward {metrics['rl/reward']:.3f}")
@@ -211,7 +197,7 @@ class RLProgress:
             parts.append(f"{pass_metric.split('/')[-1]} {metrics[pass_metric]:.2f}")
         if metrics.get("time/step_s") is not None:
             parts.append(f"{metrics['time/step_s']:.1f}s/step")
-        self.progress.update(self.task, completed=step, info="  ".join(parts))
+        super().update(step, "  ".join(parts))
 
 
 @contextmanager

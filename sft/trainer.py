@@ -45,18 +45,33 @@ LOG_NAMES = {
 }
 
 
-def tracker_callback(tracker: Any):
+def tracker_callback(tracker: Any, console: Any = None):
     """A TRL/transformers callback forwarding every log to ``tracker.log`` under ``sft/*`` names,
-    with ``sft/tokens_per_s`` computed between logs."""
+    with ``sft/tokens_per_s`` computed between logs, and the stage's progress (``StepProgress``:
+    a bar on a terminal, a line every 30 s in a log) showing loss, eval loss and tokens/s."""
     from transformers import TrainerCallback
+
+    from sparring.progress import StepProgress
 
     class TrackerCallback(TrainerCallback):
         def __init__(self) -> None:
             self.last: tuple[float, float] | None = None
             self.tokens_per_s: list[float] = []
+            self.progress: StepProgress | None = None
+            self.figures: dict[str, str] = {}
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.last = (time.perf_counter(), 0.0)
+            self.progress = StepProgress(state.max_steps, "sft", console, start=state.global_step).__enter__()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.progress is not None:
+                self.progress.update(state.global_step, "  ".join(self.figures.values()))
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.progress is not None:
+                self.progress.__exit__(None, None, None)
+                self.progress = None
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not logs:
@@ -70,6 +85,9 @@ def tracker_callback(tracker: Any):
                     out["sft/tokens_per_s"] = round(rate, 1)
                     self.tokens_per_s.append(rate)
                 self.last = (now, tokens)
+            for key, label in (("sft/loss", "loss {:.3f}"), ("sft/eval_loss", "eval {:.3f}"), ("sft/tokens_per_s", "{:.0f} tok/s")):
+                if key in out:
+                    self.figures[key] = label.format(out[key])
             if out:
                 tracker.log(out, step=state.global_step)
 
@@ -266,7 +284,7 @@ def sft_arguments(cfg: RunConfig, run: RunDir, has_val: bool):
         bf16=use_bf16(s.bf16, cuda) or bool(cuda and torch.cuda.is_bf16_supported() and (cfg.model.dtype != "float32" or s.qlora)),
         fp16=False,
         dataloader_num_workers=0,
-        disable_tqdm=False,
+        disable_tqdm=True,  # progress and metrics go through tracker_callback
         **schedule_args(cfg, has_val),
     )
 
@@ -338,6 +356,9 @@ def build_trainer(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | s
         peft_config=peft_config,
         callbacks=callbacks,
     )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # logs go to the tracker, progress to tracker_callback's bar
     run.manifest.record_stage("sft", status="running", resumed_from=checkpoint, data=data_report, lora={"target_modules": sorted(peft_config.target_modules), "r": peft_config.r, "alpha": peft_config.lora_alpha})
     return SFTSetup(trainer, tokenizer, train, val, data_report, base_dir, checkpoint, args)
 
