@@ -79,6 +79,7 @@ def dpo_arguments(session: RLSession, output_dir: Path, n_pairs: int, round_inde
         disable_tqdm=True,
         use_cpu=not torch.cuda.is_available(),
         bf16=rl.learner_bf16,
+        disable_dropout=rl.disable_dropout,
         seed=cfg.seed + round_index,
         dataloader_num_workers=0,
         gradient_checkpointing=False,

@@ -138,6 +138,7 @@ def grpo_arguments(session: RLSession, output_dir: Path, *, max_steps: int | Non
         disable_tqdm=True,
         use_cpu=not cuda,
         bf16=rl.learner_bf16,
+        disable_dropout=rl.disable_dropout,
         seed=cfg.seed,
         data_seed=cfg.seed,
         dataloader_num_workers=0,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -347,6 +348,10 @@ def build_trainer(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | s
     if cfg.sft.early_stopping_patience and val:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.sft.early_stopping_patience))
     trainer_class = shared_prefix_sft_trainer_class() if cfg.sft.share_prompt_prefix else SFTTrainer
+    if not sys.stderr.isatty():  # in a log file, TRL's dataset preparation bars are carriage-return noise
+        import datasets
+
+        datasets.disable_progress_bars()
     trainer = trainer_class(
         model=model,
         args=args,

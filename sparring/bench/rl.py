@@ -4,7 +4,8 @@ rewards in the learner), side by side in one run.
 
 Both sides: the same jokes prompts in the same order (TRL's seeded sampler over the same dataset),
 the same group size, batch, completion cap, sampling temperature, LoRA config (``rl.lora``),
-learning rate and number of optimizer steps, from the same fresh LoRA on the same base.  Each side
+learning rate and number of optimizer steps, from the same fresh LoRA on the same base, dropout off in
+both learners (``rl.disable_dropout``).  Each side
 runs in its own child process, one after the other (so neither competes with the other for the 2
 cores).  Reported: samples/s over the training loop (both count their first step), the ratio
 (issue 5's target: sparring >= 3x), the mean step-time split (generate / reward / learn / sync),
@@ -12,7 +13,7 @@ mean completion length (the cap is the same; EOS makes the real lengths differ a
 one-time startup of each side (Ray, actors, the base GGUF), listed apart.
 
     python -m sparring.bench.rl [--steps 4] [--batch-size 8] [--num-generations 4] [--max-new-tokens 32]
-                                [--workers 2] [--learner-bf16] [--out DIR]
+                                [--workers 2] [--learner-bf16] [--keep-dropout] [--out DIR]
 
 Prints the JSON and a markdown table.  The machine may be shared: the load average is recorded.
 """
@@ -47,7 +48,7 @@ def bench_config(args: argparse.Namespace, out: Path):
         "rl": {
             "algo": "grpo", "allow_base_init": True, "steps": args.steps, "batch_size": args.batch_size,
             "num_generations": args.num_generations, "learning_rate": 1e-5, "beta": 0.0,
-            "checkpoint_every": args.steps + 1, "learner_bf16": args.learner_bf16,
+            "checkpoint_every": args.steps + 1, "learner_bf16": args.learner_bf16, "disable_dropout": not args.keep_dropout,
             "rollout": {"engine": "llamacpp", "num_workers": args.workers, "num_cpus_per_worker": 1,
                         "threads_per_worker": max(1, 2 // args.workers), "max_new_tokens": args.max_new_tokens,
                         "temperature": 1.0, "gguf_quant": args.quant},
@@ -135,7 +136,7 @@ def run_trl(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     grpo_args = GRPOConfig(
         output_dir=str(out / "trl"), per_device_train_batch_size=rl.batch_size, gradient_accumulation_steps=1,
         num_generations=rl.num_generations, max_completion_length=rl.rollout.max_new_tokens, temperature=1.0, top_p=1.0,
-        max_steps=rl.steps, learning_rate=rl.learning_rate, lr_scheduler_type="constant", beta=0.0, logging_steps=1,
+        max_steps=rl.steps, learning_rate=rl.learning_rate, lr_scheduler_type="constant", beta=0.0, disable_dropout=rl.disable_dropout, logging_steps=1,
         save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=not torch.cuda.is_available(), bf16=args.learner_bf16, seed=SEED,
         data_seed=SEED, dataloader_num_workers=0,
     )
@@ -204,6 +205,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--workers", type=int, default=2, help="sparring rollout actors (2 cores: 2 actors x 1 thread)")
     ap.add_argument("--quant", default="q8_0", choices=["f32", "f16", "q8_0"], help="GGUF type of the rollout policy")
     ap.add_argument("--learner-bf16", action="store_true", help="both learners (sparring and TRL) under bf16 autocast")
+    ap.add_argument("--keep-dropout", action="store_true", help="both learners keep LoRA dropout (rl.disable_dropout=false): the before of that change")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--side", choices=["sparring", "trl"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -217,12 +219,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     passthrough = ["--steps", str(args.steps), "--batch-size", str(args.batch_size), "--num-generations", str(args.num_generations),
                    "--max-new-tokens", str(args.max_new_tokens), "--workers", str(args.workers), "--quant", args.quant]
-    if args.learner_bf16:
-        passthrough.append("--learner-bf16")
+    passthrough += ["--learner-bf16"] * args.learner_bf16 + ["--keep-dropout"] * args.keep_dropout
     result: dict[str, Any] = {
         "steps": args.steps, "batch_size": args.batch_size, "num_generations": args.num_generations,
         "max_new_tokens": args.max_new_tokens, "workers": args.workers, "quant": args.quant, "learner_bf16": args.learner_bf16,
-        "cpu_count": os.cpu_count(), "load_before": load_avg(),
+        "keep_dropout": args.keep_dropout, "cpu_count": os.cpu_count(), "load_before": load_avg(),
     }
     from sparring.models import materialize_embedded
 

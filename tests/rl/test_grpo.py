@@ -109,7 +109,7 @@ def _init_adapter(base_dir: Path, out: Path) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir), LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules=["q_proj", "v_proj"]))
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "lora_B" in name:
@@ -145,7 +145,8 @@ def test_grpo_two_steps_through_ray_actors(ray_cluster, tiny_base, tmp_path, mon
                     "rl/is_weight", "rl/logprob_gap", "rl/loss", "time/generate_s", "time/reward_s", "time/learn_s", "time/sync_s"):
             assert key in r, key
         assert r["rl/staleness"] == 0.0  # max_staleness 0: every step samples the newest policy
-        # hf engine in fp32: the actors' logprobs are the learner's, so the IS weight is 1
+        # hf engine in fp32: the actors' logprobs are the learner's, so the IS weight is 1 (the init
+        # adapter carries lora_dropout 0.1: with rl.disable_dropout off, the learner's would be noisy)
         assert r["rl/logprob_gap"] < 1e-3 and r["rl/is_weight"] == pytest.approx(1.0, abs=1e-3)
     assert [r["rl/policy_version"] for r in rows] == [0.0, 1.0]
     assert any(r["rl/grad_norm"] > 0 for r in rows)
