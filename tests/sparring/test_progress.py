@@ -54,3 +54,12 @@ def test_terminal_gets_the_live_bar():
         progress.update(8, "loss 0.5")
     out = buf.getvalue()
     assert "8/8" in out and "loss 0.5" in out and "eta" in out
+
+
+def test_a_log_line_is_never_wrapped_at_the_console_width():
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=False, width=40, color_system=None)
+    with StepProgress(40, "rl grpo", console, log_every_s=0) as progress:
+        progress.update(15, "reward 0.538  pass_rate 0.31  10.4s/step")
+    first = buf.getvalue().splitlines()[0]
+    assert first.startswith("rl grpo 15/40") and first.endswith("10.4s/step")
