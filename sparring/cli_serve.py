@@ -28,11 +28,12 @@ def register(app: typer.Typer) -> None:
         max_request_bytes: int = typer.Option(65536, "--max-request-bytes", help="Largest request body in bytes (413 above)."),
         threads: Optional[int] = typer.Option(None, "--threads", help="Compute threads (default: all cores)."),
         n_ctx: Optional[int] = typer.Option(None, "--n-ctx", help="GGUF only: context window in tokens (default: min(2048, the model's))."),
+        parallel: int = typer.Option(4, "--parallel", help="GGUF only: requests decoded together in one batch per step (1: one at a time)."),
     ) -> None:
         """Serve a model over OpenAI-compatible /v1/chat/completions and /v1/completions (streaming too)."""
         from sparring.serve import serve as run_server
 
-        run_server(model, host=host, port=port, api_key=api_key, max_tokens_limit=max_tokens_limit, max_request_bytes=max_request_bytes, threads=threads, n_ctx=n_ctx)
+        run_server(model, host=host, port=port, api_key=api_key, max_tokens_limit=max_tokens_limit, max_request_bytes=max_request_bytes, threads=threads, n_ctx=n_ctx, parallel=parallel)
 
     @app.command("demo")
     def demo(

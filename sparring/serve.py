@@ -12,8 +12,9 @@ Every response carries token usage.  Binds 127.0.0.1 unless told otherwise.  Bad
 4xx JSON body ``{"error": {"message", "type", "param", "code"}}``, never a traceback: a body over
 ``--max-request-bytes`` (413), malformed JSON or a missing/invalid field (400, ``param`` names it),
 ``max_tokens`` over ``--max-tokens-limit`` (400 naming the limit), a prompt that does not fit the
-context window (400 with the window), a missing or wrong ``--api-key`` (401).  Generation runs one
-request at a time per model (a lock), so concurrent clients queue.
+context window (400 with the window), a missing or wrong ``--api-key`` (401).  On a GGUF, up to
+``--parallel`` requests (default 4) decode together, one batched step for all of them
+(``sparring/serve_batching.py``); on transformers they run one at a time (a lock).
 Exercised by ``pytest tests/sparring/test_serve.py``.
 """
 
@@ -86,7 +87,7 @@ def create_app(backend: Backend, *, api_key: str | None = None, max_tokens_limit
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": model_id, "backend": backend.kind, "context_window": backend.context_window, "busy": backend.lock.locked()}
+        return {"status": "ok", "model": model_id, "backend": backend.kind, "context_window": backend.context_window, "busy": backend.lock.locked() or bool(getattr(backend, "scheduler", None) and backend.scheduler.busy)}
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
@@ -212,7 +213,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(model: str, *, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, max_tokens_limit: int = 512, max_request_bytes: int = 65536, threads: int | None = None, n_ctx: int | None = None, log_level: str = "info") -> None:
+def serve(model: str, *, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, max_tokens_limit: int = 512, max_request_bytes: int = 65536, threads: int | None = None, n_ctx: int | None = None, parallel: int = 4, log_level: str = "info") -> None:
     """Check the port, load the model, serve until Ctrl-C."""
     import uvicorn
 
@@ -224,7 +225,7 @@ def serve(model: str, *, host: str = "127.0.0.1", port: int = 8000, api_key: str
         raise UserInputError("limits must be positive", where="--max-tokens-limit/--max-request-bytes", fix="pass positive numbers")
     sock = bind_socket(host, port)  # before the (slow) model load, so a taken port fails at once
     try:
-        backend = load_backend(model, threads=threads, n_ctx=n_ctx)
+        backend = load_backend(model, threads=threads, n_ctx=n_ctx, parallel=parallel)
         app = create_app(backend, api_key=api_key, max_tokens_limit=max_tokens_limit, max_request_bytes=max_request_bytes, model_id=model)
         shown = f"[{host}]" if ":" in host else host
         print(f"sparring serve: {model} ({backend.kind}, context {backend.context_window} tokens) at http://{shown}:{port}/v1" + (" (API key required)" if api_key else ""), flush=True)

@@ -11,12 +11,15 @@ decode one token at a time so the server can stream: transformers runs its own f
 KV cache (seeded multinomial sampling with temperature and top-p, greedy at temperature 0);
 llama.cpp runs ``Llama.generate``.  Stop strings are cut out of the text and never emitted, even
 when they arrive split across tokens; an incomplete UTF-8 character is held back until it is whole.
-``generate`` takes a per-backend lock, so concurrent requests run one after another.
+On transformers, ``generate`` takes a per-backend lock, so concurrent requests run one after another;
+on llama.cpp, up to ``parallel`` requests decode together in one batch per step
+(``sparring/serve_batching.py``), the rest wait for a slot.
 Exercised by ``pytest tests/sparring/test_serve.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -101,6 +104,7 @@ class Backend:
 
     kind = "base"
     context_window = 0
+    serial = True  # one request at a time (a lock); False: the backend batches concurrent requests itself
 
     def __init__(self, name: str):
         self.name = name
@@ -118,7 +122,7 @@ class Backend:
 
     def generate(self, request: GenerationRequest, on_delta: Callable[[str], None] | None = None, cancel: threading.Event | None = None) -> GenerationResult:
         """Generate one completion (one at a time per backend); ``on_delta`` gets each new piece."""
-        with self.lock:
+        with self.lock if self.serial else contextlib.nullcontext():
             t0 = time.perf_counter()
             text = TextAssembler(request.stop)
             count, finish = 0, "stop"
@@ -202,18 +206,27 @@ class LlamaCppBackend(Backend):
 
     kind = "llamacpp"
 
-    def __init__(self, path: Path, *, threads: int | None = None, n_ctx: int | None = None):
+    def __init__(self, path: Path, *, threads: int | None = None, n_ctx: int | None = None, parallel: int = 4):
         import llama_cpp
 
         from sparring.generation import LlamaCppGenerator
 
         super().__init__(str(path))
+        if parallel < 1:
+            raise UserInputError(f"--parallel {parallel} must be at least 1", where="--parallel", fix="pass the number of requests to decode together, e.g. 4")
         self.generator = LlamaCppGenerator(path, n_ctx=n_ctx or DEFAULT_GGUF_CONTEXT, threads=threads, name=str(path))
         self.llm = self.generator.llm
         trained = int(self.llm._model.n_ctx_train() or 0)
         # the window is never more than the model was trained for (the KV cache may be a bit larger)
         self.context_window = min(self.llm.n_ctx(), trained) if trained > 0 and not n_ctx else self.llm.n_ctx()
         self._is_eog = lambda tok: bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, tok))
+        self.scheduler = None
+        if parallel > 1:  # concurrent requests share decode steps (sparring/serve_batching.py)
+            from sparring.serve_batching import DecodeScheduler
+
+            self.serial = False
+            self.scheduler = DecodeScheduler(path, model=self.llm._model, slots=parallel, slot_context=self.context_window,
+                                             threads=self.llm.n_threads, is_eog=self._is_eog)
         meta = self.llm.metadata
         self.template = meta.get("tokenizer.chat_template")
         self.bos_text = self._token_text(self.llm.token_bos())
@@ -240,6 +253,12 @@ class LlamaCppBackend(Backend):
         return list(self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=chat))
 
     def _tokens(self, request):
+        if self.scheduler is not None:
+            out_ids: list[int] = []
+            for token in self.scheduler.stream(request):
+                out_ids.append(token)
+                yield token, self.llm.detokenize(out_ids).decode("utf-8", errors="replace")
+            return
         if request.seed is not None:
             self.llm.set_seed(request.seed)
         else:
@@ -252,14 +271,15 @@ class LlamaCppBackend(Backend):
             yield token, self.llm.detokenize(out_ids).decode("utf-8", errors="replace")
 
 
-def load_backend(model: str | os.PathLike[str], *, threads: int | None = None, n_ctx: int | None = None) -> Backend:
-    """llama.cpp for a .gguf file, transformers for anything else ``sparring.models`` resolves."""
+def load_backend(model: str | os.PathLike[str], *, threads: int | None = None, n_ctx: int | None = None, parallel: int = 4) -> Backend:
+    """llama.cpp for a .gguf file (``parallel`` requests decoded together), transformers for anything
+    else ``sparring.models`` resolves (one request at a time)."""
     text = str(model)
     path = Path(text).expanduser()
     if text.endswith(".gguf"):
         if not path.is_file():
             raise UserInputError(f"GGUF file {text} does not exist", where="MODEL", fix="check the path (e.g. runs/<run>/exports/latest/gguf/model-q8_0.gguf)")
-        return LlamaCppBackend(path, threads=threads, n_ctx=n_ctx)
+        return LlamaCppBackend(path, threads=threads, n_ctx=n_ctx, parallel=parallel)
     from sparring.generation import load_generator
 
     generator = load_generator(text, engine="hf", threads=threads)

@@ -50,15 +50,16 @@ def _backend() -> Any:
 class _Context:
     """A llama.cpp model + context with a unified KV cache for ``n_seq_max`` sequences."""
 
-    def __init__(self, gguf: Path, *, n_ctx: int, n_batch: int, n_seq_max: int, threads: int):
+    def __init__(self, gguf: Path, *, n_ctx: int, n_batch: int, n_seq_max: int, threads: int, model: Any = None):
         lc = _backend()
         from llama_cpp import _internals
 
         self.lc = lc
-        mparams = lc.llama_model_default_params()
         from llama_cpp._utils import suppress_stdout_stderr
 
-        self.model = _internals.LlamaModel(path_model=str(gguf), params=mparams, verbose=False)
+        # ``model``: an already loaded ``_internals.LlamaModel`` to share (not closed with this context)
+        self.owns_model = model is None
+        self.model = model if model is not None else _internals.LlamaModel(path_model=str(gguf), params=lc.llama_model_default_params(), verbose=False)
         cparams = lc.llama_context_default_params()
         cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = n_ctx, n_batch, n_batch
         cparams.n_seq_max, cparams.kv_unified = n_seq_max, True
@@ -123,7 +124,12 @@ class _Context:
             self.lc.llama_batch_free(self.batch)
             self.batch = None
         self.ctx.close()
-        self.model.close()
+        if self.owns_model:
+            self.model.close()
+
+    def forget(self, seq: int) -> None:
+        """Drop every KV cell of sequence ``seq`` (its slot can take a new sequence)."""
+        self.lc.llama_memory_seq_rm(self.memory, seq, -1, -1)
 
 
 class _LlamaStepper(GroupStepper):

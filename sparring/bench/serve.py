@@ -3,10 +3,10 @@
 Issue 7's figure: 32-token completions from 4 concurrent clients.  The GGUF is exported (and
 verified) through ``sparring.exporters`` once and cached; the server is the real CLI (``python -m
 sparring serve MODEL``, llama.cpp backend, its own process) and the clients are httpx threads.
-In the same run, in interleaved rounds, it also measures one client alone and llama.cpp on the
-same file without HTTP (the same generation loop, in this process), so the ratios say what
-concurrency and the HTTP layer cost: the server generates one request at a time, so 4
-clients queue — their latency grows, requests/s stays that of one.
+In the same run, in interleaved rounds, it also measures the same clients against a second server
+started with ``--parallel 1`` (one request at a time: what batching gains), one client alone, and
+llama.cpp on the same file without HTTP (its own generation loop, in this process), so the ratios
+say what batching, concurrency and the HTTP layer change.
 
     python -m sparring.bench.serve [--requests 32] [--clients 4] [--max-tokens 32] [--model smollm2-135m]
                                    [--quant q8_0] [--threads N] [--out FILE]
@@ -113,23 +113,27 @@ def measure(model: str, quant: str, requests: int, clients: int, max_tokens: int
     gguf = exported_gguf(model, quant)
     export_s = time.perf_counter() - t0
     raw = raw_asker(gguf, max_tokens, threads)  # idle while the server works, and the reverse
-    concurrent, single, direct = Tally(clients), Tally(1), Tally(1)
+    concurrent, serial, single, direct = Tally(clients), Tally(clients), Tally(1), Tally(1)
     per_round, single_per_round = max(1, requests // rounds), max(1, requests // (2 * rounds))
-    with tempfile.TemporaryDirectory() as tmp, ServerProcess(gguf, threads=threads, log_path=Path(tmp) / "serve.log") as server:
+    with tempfile.TemporaryDirectory() as tmp, ServerProcess(gguf, threads=threads, log_path=Path(tmp) / "serve.log") as server, \
+            ServerProcess(gguf, threads=threads, extra_args=["--parallel", "1"], log_path=Path(tmp) / "serve-serial.log") as one_at_a_time:
         startup_s = server.startup_seconds
-        http = http_asker(server.url, max_tokens)
-        Tally(1).run(http, 0, 2)  # warm-up: page the weights in
+        http, http_serial = http_asker(server.url, max_tokens), http_asker(one_at_a_time.url, max_tokens)
+        for ask in (http, http_serial):  # warm-up: page the weights in
+            Tally(1).run(ask, 0, 2)
         Tally(1).run(raw, 0, 1)
         for r in range(rounds):
             concurrent.run(http, r * per_round, per_round)
+            serial.run(http_serial, r * per_round, per_round)
             single.run(http, r * single_per_round, single_per_round)
             direct.run(raw, r * single_per_round, single_per_round)
-    concurrent, single, raw = concurrent.summary(), single.summary(), direct.summary()
+    concurrent, serial, single, raw = concurrent.summary(), serial.summary(), single.summary(), direct.summary()
     return {
         "model": model, "quant": quant, "gguf": str(gguf), "gguf_mb": round(gguf.stat().st_size / 1e6, 1),
         "max_tokens": max_tokens, "rounds": rounds, "export_or_cache_s": round(export_s, 1), "server_startup_s": round(startup_s, 1),
-        "concurrent": concurrent, "single_client": single, "raw_llamacpp": raw,
+        "concurrent": concurrent, "concurrent_parallel_1": serial, "single_client": single, "raw_llamacpp": raw,
         "ratios": {
+            "requests_per_s_batched_vs_parallel_1": round(concurrent["requests_per_s"] / serial["requests_per_s"], 3),
             "requests_per_s_4_clients_vs_1": round(concurrent["requests_per_s"] / single["requests_per_s"], 3),
             "p50_latency_4_clients_vs_1": round(concurrent["latency_p50_s"] / single["latency_p50_s"], 3),
             "served_vs_raw_llamacpp_tokens_per_s": round(single["completion_tokens_per_s"] / raw["completion_tokens_per_s"], 3),
@@ -138,11 +142,12 @@ def measure(model: str, quant: str, requests: int, clients: int, max_tokens: int
 
 
 def markdown(r: dict[str, Any]) -> str:
-    c, s, raw = r["concurrent"], r["single_client"], r["raw_llamacpp"]
+    c, p1, s, raw = r["concurrent"], r["concurrent_parallel_1"], r["single_client"], r["raw_llamacpp"]
     return "\n".join([
         f"| {r['model']} {r['quant']} GGUF ({r['gguf_mb']} MB), {r['max_tokens']}-token completions | requests/s | p50 latency (s) | p95 latency (s) | completion tokens/s |",
         "|---|---|---|---|---|",
         f"| sparring serve, {c['clients']} concurrent clients, {c['requests']} requests | {c['requests_per_s']} | {c['latency_p50_s']} | {c['latency_p95_s']} | {c['completion_tokens_per_s']} |",
+        f"| sparring serve --parallel 1 (one at a time), {p1['clients']} concurrent clients, {p1['requests']} requests | {p1['requests_per_s']} | {p1['latency_p50_s']} | {p1['latency_p95_s']} | {p1['completion_tokens_per_s']} |",
         f"| sparring serve, 1 client, {s['requests']} requests | {s['requests_per_s']} | {s['latency_p50_s']} | {s['latency_p95_s']} | {s['completion_tokens_per_s']} |",
         f"| llama.cpp without HTTP, {raw['requests']} requests | {raw['requests_per_s']} | {raw['latency_p50_s']} | {raw['latency_p95_s']} | {raw['completion_tokens_per_s']} |",
     ]) + "\n"

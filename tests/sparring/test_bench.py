@@ -55,6 +55,7 @@ def test_sparring_bench_serve_quick_writes_json_and_markdown(tmp_path):
     r = serve["result"]
     assert r["concurrent"]["clients"] == 4 and r["concurrent"]["requests"] == 8
     assert r["concurrent"]["requests_per_s"] > 0 and r["concurrent"]["latency_p95_s"] >= r["concurrent"]["latency_p50_s"]
-    assert set(r["ratios"]) == {"requests_per_s_4_clients_vs_1", "p50_latency_4_clients_vs_1", "served_vs_raw_llamacpp_tokens_per_s"}
+    assert set(r["ratios"]) == {"requests_per_s_batched_vs_parallel_1", "requests_per_s_4_clients_vs_1", "p50_latency_4_clients_vs_1", "served_vs_raw_llamacpp_tokens_per_s"}
+    assert r["concurrent_parallel_1"]["clients"] == 4 and r["concurrent_parallel_1"]["requests_per_s"] > 0
     md = (out / "bench.md").read_text()
     assert "| serve | ok |" in md and "Ratios (measured in the same run)" in md and "CPU:" in md and "4 concurrent clients" in md

@@ -232,3 +232,36 @@ def test_text_assembler_holds_back_split_stop_strings_and_partial_characters():
     assert b.feed("caf\ufffd") == "caf" and b.feed("café") == "é" and b.flush() == ""
     c = TextAssembler(["END"])
     assert c.feed("the E") == "the " and c.feed("the EN") == "" and c.flush() == "EN"
+
+
+def test_gguf_requests_decode_together_and_each_gets_its_own_text(tiny_gguf):
+    """Four requests admitted at once decode in one batch per step (the scheduler is held while they
+    queue), and each gets exactly the text it gets alone: seeded sampling per request, per-sequence KV."""
+    from sparring.serve_backends import GenerationRequest, load_backend
+
+    backend = load_backend(str(tiny_gguf), threads=1, parallel=4)
+    scheduler = backend.scheduler
+    prompts = [backend.tokenize(text, chat=False) for text in ("Hello", "The cat", "Once upon a time", "Q: Why")]
+    requests = [GenerationRequest(ids, max_tokens=12, temperature=0.9, top_p=0.95, seed=7 + i) for i, ids in enumerate(prompts)]
+    alone = [list(scheduler.stream(r)) for r in requests]
+    assert scheduler.peak_batch == 1  # one request at a time so far
+    with scheduler.wake:  # the scheduler cannot admit until all four are queued
+        streams = [scheduler.stream(r) for r in requests]
+    together = [list(s) for s in streams]
+    assert scheduler.peak_batch == 4
+    assert together == alone
+    assert all(len(t) > 0 for t in together) and len({tuple(t) for t in together}) > 1
+    # a consumer that stops early frees its slot: the next request still gets all of its tokens
+    early = scheduler.stream(GenerationRequest(prompts[0], max_tokens=40, temperature=0.0))
+    next(early)
+    early.close()
+    assert list(scheduler.stream(requests[1])) == alone[1]
+    scheduler.close()
+
+
+def test_parallel_below_one_is_refused(tiny_gguf):
+    from sparring.errors import UserInputError
+    from sparring.serve_backends import load_backend
+
+    with pytest.raises(UserInputError, match="--parallel 0"):
+        load_backend(str(tiny_gguf), parallel=0)
