@@ -255,9 +255,13 @@ class LlamaCppBackend(Backend):
     def _tokens(self, request):
         if self.scheduler is not None:
             out_ids: list[int] = []
-            for token in self.scheduler.stream(request):
-                out_ids.append(token)
-                yield token, self.llm.detokenize(out_ids).decode("utf-8", errors="replace")
+            stream = self.scheduler.stream(request)
+            try:
+                for token in stream:
+                    out_ids.append(token)
+                    yield token, self.llm.detokenize(out_ids).decode("utf-8", errors="replace")
+            finally:
+                stream.close()  # a stop string, max_tokens or a client gone: the slot is freed now
             return
         if request.seed is not None:
             self.llm.set_seed(request.seed)
