@@ -121,7 +121,7 @@ class Backend:
         raise NotImplementedError
 
     def generate(self, request: GenerationRequest, on_delta: Callable[[str], None] | None = None, cancel: threading.Event | None = None) -> GenerationResult:
-        """Generate one completion (one at a time per backend); ``on_delta`` gets each new piece."""
+        """Generate one completion (under the lock for a serial backend); ``on_delta`` gets each new piece."""
         with self.lock if self.serial else contextlib.nullcontext():
             t0 = time.perf_counter()
             text = TextAssembler(request.stop)
