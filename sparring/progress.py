@@ -60,7 +60,7 @@ class StepProgress:
         if self.bar is not None:
             self.bar.stop()
         elif self.done > self.start:
-            self.console.print(self.line(), highlight=False, soft_wrap=True)  # one line per update, however long
+            self._print_line()
 
     def eta_seconds(self) -> float | None:
         """Seconds left at the rate of the steps done in this process (None before the first)."""
@@ -86,4 +86,7 @@ class StepProgress:
             self.bar.update(self.task, completed=self.done, info=self.info)
         elif time.perf_counter() - self.last_line >= self.log_every_s and self.done < self.total:
             self.last_line = time.perf_counter()
-            self.console.print(self.line(), highlight=False, soft_wrap=True)  # one line per update, however long
+            self._print_line()
+
+    def _print_line(self) -> None:
+        self.console.print(self.line(), highlight=False, soft_wrap=True)  # one line, however long

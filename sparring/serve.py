@@ -87,7 +87,7 @@ def create_app(backend: Backend, *, api_key: str | None = None, max_tokens_limit
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": model_id, "backend": backend.kind, "context_window": backend.context_window, "busy": backend.lock.locked() or bool(getattr(backend, "scheduler", None) and backend.scheduler.busy)}
+        return {"status": "ok", "model": model_id, "backend": backend.kind, "context_window": backend.context_window, "busy": backend.busy}
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:

@@ -104,11 +104,19 @@ class Backend:
 
     kind = "base"
     context_window = 0
-    serial = True  # one request at a time (a lock); False: the backend batches concurrent requests itself
-
     def __init__(self, name: str):
         self.name = name
         self.lock = threading.Lock()
+
+    @property
+    def serial(self) -> bool:
+        """One request at a time (under ``lock``); False where the backend batches requests itself."""
+        return True
+
+    @property
+    def busy(self) -> bool:
+        """Is a request being generated (``/health``)?"""
+        return self.lock.locked()
 
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
         raise NotImplementedError
@@ -224,13 +232,20 @@ class LlamaCppBackend(Backend):
         if parallel > 1:  # concurrent requests share decode steps (sparring/serve_batching.py)
             from sparring.serve_batching import DecodeScheduler
 
-            self.serial = False
             self.scheduler = DecodeScheduler(path, model=self.llm._model, slots=parallel, slot_context=self.context_window,
                                              threads=self.llm.n_threads, is_eog=self._is_eog)
         meta = self.llm.metadata
         self.template = meta.get("tokenizer.chat_template")
         self.bos_text = self._token_text(self.llm.token_bos())
         self.eos_text = self._token_text(self.llm.token_eos())
+
+    @property
+    def serial(self) -> bool:
+        return self.scheduler is None
+
+    @property
+    def busy(self) -> bool:
+        return self.lock.locked() if self.scheduler is None else self.scheduler.busy
 
     def _token_text(self, token: int) -> str:
         if token is None or token < 0:

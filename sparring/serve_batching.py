@@ -28,6 +28,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from sparring.rl.engines.base import sample_token
+
 _DONE = object()
 
 
@@ -114,7 +116,7 @@ class DecodeScheduler:
             try:
                 self._step(admitted)
             except BaseException as exc:  # noqa: BLE001 - every waiting client gets the error
-                for slot in admitted + self.live:
+                for slot in dict.fromkeys(admitted + self.live):  # an admitted slot may be live already
                     slot.out.put(exc)
                     self._release(slot)
 
@@ -133,8 +135,6 @@ class DecodeScheduler:
 
     def _emit(self, slot: _Slot, logits: np.ndarray) -> None:
         """Sample the slot's next token from its logits row and hand it over (or end the slot)."""
-        from sparring.rl.engines.base import sample_token
-
         request = slot.request
         token, _ = sample_token(logits, request.temperature, request.top_p, slot.rng)
         if self.is_eog(token):
