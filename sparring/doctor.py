@@ -46,6 +46,24 @@ def stockfish_path() -> str | None:
     return None
 
 
+AMX_FIX = ("CMAKE_ARGS='-DCMAKE_C_FLAGS=-mno-amx-int8 -DCMAKE_CXX_FLAGS=-mno-amx-int8' pip install --no-cache-dir "
+           "--force-reinstall --no-deps llama-cpp-python  (what `make install` does)")
+
+
+def llamacpp_amx_check(system_info: bytes | None = None) -> Check | None:
+    """A llama.cpp build with the AMX matmul: it segfaults in ``ggml_backend_amx_mul_mat`` on
+    Sapphire Rapids-class CPUs (llama.cpp issue #20824), killing rollout actors, eval and serve."""
+    if system_info is None:
+        if importlib.util.find_spec("llama_cpp") is None:
+            return None
+        import llama_cpp
+
+        system_info = llama_cpp.llama_print_system_info()
+    if b"AMX_INT8 = 1" in system_info:
+        return Check("llama.cpp build", False, "built with the AMX matmul (segfaults in ggml_backend_amx_mul_mat)", AMX_FIX)
+    return Check("llama.cpp build", True, "no AMX matmul")
+
+
 def checks() -> list[Check]:
     pip = "pip install -e '.[dev]'   (or `make install`)"
     out = [
@@ -61,6 +79,7 @@ def checks() -> list[Check]:
         _package("chess", "chess", pip),
         _package("anthropic", "anthropic", pip),
     ]
+    out += [c for c in [llamacpp_amx_check()] if c is not None]
     sf = stockfish_path()
     out.append(Check("stockfish", sf is not None, sf or "binary not found", "apt-get install -y stockfish  (installs /usr/games/stockfish), or set SPARRING_STOCKFISH"))
     try:

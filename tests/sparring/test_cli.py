@@ -81,6 +81,18 @@ def test_doctor_names_the_fix_for_a_missing_stockfish(monkeypatch):
     assert not rows["stockfish"].ok and "apt-get install -y stockfish" in rows["stockfish"].fix
 
 
+
+def test_doctor_flags_a_llamacpp_build_with_the_amx_matmul():
+    import llama_cpp
+
+    from sparring.doctor import llamacpp_amx_check
+
+    installed = llamacpp_amx_check()  # `make install` builds without it: rollout actors segfault with it
+    assert installed is not None and installed.ok, llama_cpp.llama_print_system_info()
+    amx = llamacpp_amx_check(b"CPU : AVX512 = 1 | AVX512_BF16 = 1 | AMX_INT8 = 1 | REPACK = 1 | ")
+    assert not amx.ok and "-mno-amx-int8" in amx.fix and "ggml_backend_amx_mul_mat" in amx.detail
+    assert llamacpp_amx_check(b"CPU : AVX512 = 1 | AVX512_BF16 = 1 | REPACK = 1 | ").ok
+
 def test_main_turns_user_errors_into_exit_2(tmp_path: Path):
     with pytest.raises(SystemExit) as exc:
         main(["config", "show", str(tmp_path / "nope.yaml")])
