@@ -142,8 +142,11 @@ class RolloutPool:
 
     # -- weight sync -----------------------------------------------------------------------------
 
-    def sync(self, version: int, update: PolicyUpdate, learner_probe: Probe | Sequence[float]) -> list[SyncReport]:
-        """Push ``update`` to every worker and verify it arrived and computes like the learner."""
+    def sync(self, version: int, update: PolicyUpdate, learner_probe: Probe | Sequence[float] | Callable[[], Probe]) -> list[SyncReport]:
+        """Push ``update`` to every worker and verify it arrived and computes like the learner.
+
+        ``learner_probe`` may be a callable: it is then computed while the workers load the update
+        and run their own probe (each worker's probe is queued right behind its load)."""
         import ray
 
         if update.version != version:
@@ -151,18 +154,22 @@ class RolloutPool:
         started = time.perf_counter()
         previous = self._learner_probe
         self._update_ref = ray.put(update)
-        learner_probe = as_probe(learner_probe)
+        load_refs = [w.load_policy.remote(version, self._update_ref) for w in self.workers]
+        probe_refs = [w.probe.remote(self.probe_ids, self.probe_start) for w in self.workers]
+        learner_probe = as_probe(learner_probe() if callable(learner_probe) else learner_probe)
         self.version, self._update_checksum, self._learner_probe = version, update.checksum, learner_probe
-        refs = [w.load_policy.remote(version, self._update_ref) for w in self.workers]
-        reports = []
-        for i, ref in enumerate(refs):
+        reports, probes = [], []
+        for i, (load_ref, probe_ref) in enumerate(zip(load_refs, probe_refs)):
             try:
-                reports.append(ray.get(ref, timeout=self.task_timeout_s))
+                reports.append(ray.get(load_ref, timeout=self.task_timeout_s))
+                probes.append(ray.get(probe_ref, timeout=self.task_timeout_s))
             except ray.exceptions.RayActorError:
-                self._recover(i)  # restarted and re-loaded inside
+                self._recover(i)  # restarted, re-loaded and verified inside; its report and probe again:
+                del reports[i:]
                 reports.append(ray.get(self.workers[i].report.remote()))
+                probes.append(ray.get(self.workers[i].probe.remote(self.probe_ids, self.probe_start)))
         load_seconds = time.perf_counter() - started
-        reports = self.verify(version, update.checksum, learner_probe, reports)
+        reports = self.verify(version, update.checksum, learner_probe, reports, probes=probes)
         self.last_sync_stats = {
             "version": version, "kind": update.kind, "nbytes": update.nbytes,
             "seconds": round(time.perf_counter() - started, 4), "load_seconds": round(load_seconds, 4),
@@ -174,14 +181,16 @@ class RolloutPool:
         return reports
 
     def verify(self, version: int, checksum: str, learner_probe: Probe | Sequence[float], reports: list[SyncReport] | None = None,
-               workers: Sequence[int] | None = None) -> list[SyncReport]:
-        """Check version, checksum and the logprob probe of every worker (or of ``workers``)."""
+               workers: Sequence[int] | None = None, probes: Sequence[Any] | None = None) -> list[SyncReport]:
+        """Check version, checksum and the logprob probe of every worker (or of ``workers``);
+        ``reports``/``probes``: already fetched from those workers (else asked for here)."""
         import ray
 
         indices = list(range(len(self.workers))) if workers is None else list(workers)
         if reports is None:
             reports = ray.get([self.workers[i].report.remote() for i in indices])
-        probes = ray.get([self.workers[i].probe.remote(self.probe_ids, self.probe_start) for i in indices])
+        if probes is None:
+            probes = ray.get([self.workers[i].probe.remote(self.probe_ids, self.probe_start) for i in indices])
         tolerance = self.cfg.rl.probe_tolerance
         problems = []
         for report, probe in zip(reports, probes):

@@ -228,8 +228,11 @@ def sync_policy(session: RLSession, model: Any, version: int) -> float:
     cfg = session.cfg
     probe_ids, probe_start = session.pool.probe_ids, session.pool.probe_start
     update = make_policy_update(model, session.tokenizer, version, cfg.rl.rollout.engine, session.stage_dir / ".sync", quant=cfg.rl.rollout.gguf_quant)
-    with full_precision_forward(model):
-        probe = learner_probe(model, session.tokenizer, probe_ids, probe_start, base_cache=session.extra.setdefault("probe_base_cache", {}))
+
+    def probe() -> Any:  # computed while the workers load the update and run their probe
+        with full_precision_forward(model):
+            return learner_probe(model, session.tokenizer, probe_ids, probe_start, base_cache=session.extra.setdefault("probe_base_cache", {}))
+
     reports = session.pool.sync(version, update, probe)
     session.extra["last_sync"] = reports
     return time.perf_counter() - started

@@ -35,7 +35,15 @@ def test_every_worker_reports_the_new_version_checksum_and_a_matching_probe(pool
     tolerance = pool.cfg.rl.probe_tolerance
     for version in (1, 2):
         update, probe = versions[version]
-        reports = pool.sync(version, update, probe)
+        seen: list[int] = []
+
+        def learner_side(probe=probe):  # a callable probe is computed while the workers load
+            seen.extend(r.version for r in ray.get([w.report.remote() for w in pool.workers]))
+            return probe
+
+        reports = pool.sync(version, update, learner_side if version == 2 else probe)
+        if version == 2:
+            assert seen == [2, 2]  # both loads were already dispatched (queued ahead of report) when the learner probed
         assert len(reports) == 2 and {r.worker_id for r in reports} == {"rollout-0", "rollout-1"}
         for r in reports:
             assert r.version == version and r.checksum == update.checksum
