@@ -85,7 +85,8 @@ def sparring_grpo_trainer_class():
             multimodal = any(v is not None for k, v in kwargs.items() if k != "compute_aux_loss")
             if self.share_prompt_prefix and not multimodal and not kwargs.get("compute_aux_loss"):
                 with self.accelerator.autocast():
-                    logps, entropies = shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep, self.temperature, compute_entropy)
+                    logps, entropies = shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep, self.temperature, compute_entropy,
+                                                            entropy_grad=bool(getattr(self, "_entropy_bonus_enabled", True)))
                 result = (logps, entropies, None)
             else:
                 result = super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, **kwargs)

@@ -41,9 +41,11 @@ def _groups(prompt_ids, prompt_mask) -> list[tuple[list[int], Any]]:
     return [(rows, torch.tensor(key, dtype=torch.long, device=prompt_ids.device)) for key, rows in order.items()]
 
 
-def shared_prefix_logps(model: Any, input_ids, attention_mask, logits_to_keep: int, temperature: float = 1.0, compute_entropy: bool = True):
+def shared_prefix_logps(model: Any, input_ids, attention_mask, logits_to_keep: int, temperature: float = 1.0, compute_entropy: bool = True,
+                        entropy_grad: bool = False):
     """Per-token log-probabilities (and entropies) of the last ``logits_to_keep`` tokens of each row,
-    computing each distinct prompt once.  Returns ``(logps [B, C], entropies [B, C] or None)``."""
+    computing each distinct prompt once.  Returns ``(logps [B, C], entropies [B, C] or None)``.
+    The entropies carry no gradient unless ``entropy_grad`` (an entropy bonus in the loss)."""
     import torch
     from transformers import DynamicCache
 
@@ -69,8 +71,9 @@ def shared_prefix_logps(model: Any, input_ids, attention_mask, logits_to_keep: i
         logits = logits.float() / temperature
         log_probs = torch.log_softmax(logits, dim=-1)
         pieces_logp.append(log_probs.gather(-1, comp.unsqueeze(-1)).squeeze(-1))
-        if compute_entropy:
-            pieces_ent.append(-(log_probs.exp() * log_probs).sum(-1))
+        if compute_entropy:  # logged and used for masking; in the loss only with an entropy bonus
+            with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+                pieces_ent.append(-(log_probs.exp() * log_probs).sum(-1))
         pieces_rows.extend(rows)
     index = torch.tensor(pieces_rows, device=input_ids.device)
     logps = torch.empty_like(logps).index_copy(0, index, torch.cat(pieces_logp, dim=0))

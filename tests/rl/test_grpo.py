@@ -73,6 +73,8 @@ def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base):
     keep = mask[:, -C:].bool()
     assert float((logps - ref)[keep].abs().max()) < 1e-4
     assert float((entropy - ref_entropy)[keep].abs().max()) < 1e-3
+    assert logps.requires_grad and not entropy.requires_grad  # no graph kept for a logged-only entropy
+    assert shared_prefix_logps(model, ids, mask, C, temperature=0.7, entropy_grad=True)[1].requires_grad  # an entropy bonus
     ref[keep].sum().backward()
     expected = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
     model.zero_grad()
