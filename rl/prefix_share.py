@@ -1,18 +1,20 @@
 """A leaner GRPO learner step: the prompt of a group is run once, not once per completion.
 
 In GRPO every prompt has ``num_generations`` completions, and on a chat prompt with a system
-message and a one-shot example the prompt is most of each sequence (jokes: ~140 prompt tokens,
-<= 48 completion tokens).  TRL runs the full prompt + completion for every row.  Here each distinct
-prompt is run once with the KV cache kept (with gradients), the cache is repeated for its
-completions, and only the completion tokens are run on top — the same per-token log-probabilities
-and entropies (checked against TRL's own computation in the tests) for a fraction of the compute,
-forward and backward.
+message and a one-shot example the prompt is most of each sequence (jokes: ~120 prompt tokens,
+~100 of them the same in every prompt, <= 48 completion tokens).  TRL runs the full prompt +
+completion for every row.  Here the batch runs in three forwards that keep their KV cache (with
+gradients): the prefix every prompt of the batch shares, once; each distinct prompt's remainder,
+once per prompt, on top of it; every completion on top of its prompt.  The per-token
+log-probabilities and entropies are TRL's (checked against its per-row computation in the tests)
+for a fraction of the compute, forward and backward, in 3 model calls instead of one per row.
 
     logps, entropies = shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep, temperature)
 
 Rows are grouped by their (left-padded) prompt part, so TRL's shuffling of the batch does not
-matter.  Rotary position embeddings only see relative positions, so dropping the left padding does
-not change the result; models with absolute positions (GPT-2) are not routed here.  Used by
+matter.  Remainders of different lengths are left-padded in the middle of the sequence, masked,
+and every token gets its true position (``position_ids``), so rotary attention sees exactly the
+unpadded sequence; models with absolute positions (GPT-2) are not routed here.  Used by
 ``rl/grpo.py`` when ``rl.share_prompt_prefix`` is on.  Exercised by ``pytest tests/rl/test_grpo.py``.
 """
 
@@ -41,42 +43,67 @@ def _groups(prompt_ids, prompt_mask) -> list[tuple[list[int], Any]]:
     return [(rows, torch.tensor(key, dtype=torch.long, device=prompt_ids.device)) for key, rows in order.items()]
 
 
+def common_length(prompts: list[Any]) -> int:
+    """Tokens every prompt starts with, leaving each at least one of its own (its last token's
+    logits predict the first completion token)."""
+    shortest = min(int(p.numel()) for p in prompts)
+    n = 0
+    while n < shortest - 1 and all(int(p[n]) == int(prompts[0][n]) for p in prompts[1:]):
+        n += 1
+    return n
+
+
 def shared_prefix_logps(model: Any, input_ids, attention_mask, logits_to_keep: int, temperature: float = 1.0, compute_entropy: bool = True,
                         entropy_grad: bool = False):
     """Per-token log-probabilities (and entropies) of the last ``logits_to_keep`` tokens of each row,
-    computing each distinct prompt once.  Returns ``(logps [B, C], entropies [B, C] or None)``.
-    The entropies carry no gradient unless ``entropy_grad`` (an entropy bonus in the loss)."""
+    computing the batch's common prefix once and each distinct prompt once.  Returns
+    ``(logps [B, C], entropies [B, C] or None)``.  The entropies carry no gradient unless
+    ``entropy_grad`` (an entropy bonus in the loss)."""
     import torch
     from transformers import DynamicCache
 
-    prompt_len = input_ids.size(1) - logits_to_keep
-    prompt_ids, prompt_mask = input_ids[:, :prompt_len], attention_mask[:, :prompt_len]
-    completion_ids, completion_mask = input_ids[:, prompt_len:], attention_mask[:, prompt_len:]
-    batch = input_ids.size(0)
-    logps = input_ids.new_zeros((batch, logits_to_keep), dtype=torch.float32)
-    entropies = logps.clone() if compute_entropy else None
-    pieces_logp, pieces_ent, pieces_rows = [], [], []
-    for rows, prefix in _groups(prompt_ids, prompt_mask):
-        n = len(rows)
-        cache = DynamicCache()
-        head = model(input_ids=prefix[None], use_cache=True, logits_to_keep=1, **cache_kwarg(cache))
-        cache = cache_of(head)
-        cache.batch_repeat_interleave(n)
-        comp = completion_ids[rows]
-        mask = torch.cat([torch.ones((n, prefix.numel()), dtype=attention_mask.dtype, device=input_ids.device), completion_mask[rows]], dim=1)
-        # the completion minus its last token: the last token's logits predict nothing we score
-        tail = model(input_ids=comp[:, :-1], attention_mask=mask[:, :-1], use_cache=True, **cache_kwarg(cache)) if logits_to_keep > 1 else None
-        first = head.logits[:, -1:, :].expand(n, 1, head.logits.size(-1))
-        logits = first if tail is None else torch.cat([first, tail.logits], dim=1)
-        logits = logits.float() / temperature
-        log_probs = torch.log_softmax(logits, dim=-1)
-        pieces_logp.append(log_probs.gather(-1, comp.unsqueeze(-1)).squeeze(-1))
-        if compute_entropy:  # logged and used for masking; in the loss only with an entropy bonus
-            with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
-                pieces_ent.append(-(log_probs.exp() * log_probs).sum(-1))
-        pieces_rows.extend(rows)
-    index = torch.tensor(pieces_rows, device=input_ids.device)
-    logps = torch.empty_like(logps).index_copy(0, index, torch.cat(pieces_logp, dim=0))
-    if compute_entropy:
-        entropies = torch.empty_like(entropies).index_copy(0, index, torch.cat(pieces_ent, dim=0))
+    device, C = input_ids.device, logits_to_keep
+    prompt_len = input_ids.size(1) - C
+    groups = _groups(input_ids[:, :prompt_len], attention_mask[:, :prompt_len])
+    prompts = [prompt for _, prompt in groups]
+    common, G = common_length(prompts), len(groups)
+    cache = DynamicCache()
+    if common:  # 1. the prefix all prompts share
+        cache = cache_of(model(input_ids=prompts[0][None, :common], use_cache=True, logits_to_keep=1, **cache_kwarg(cache)))
+        cache.batch_repeat_interleave(G)
+    # 2. each prompt's remainder, left-padded to the longest, every token at its true position
+    width = max(int(p.numel()) for p in prompts) - common
+    rest_ids = torch.zeros((G, width), dtype=torch.long, device=device)
+    rest_mask = torch.zeros((G, width), dtype=attention_mask.dtype, device=device)
+    rest_pos = torch.full((G, width), common, dtype=torch.long, device=device)
+    for g, prompt in enumerate(prompts):
+        k = int(prompt.numel()) - common
+        rest_ids[g, width - k :], rest_mask[g, width - k :] = prompt[common:], 1
+        rest_pos[g, width - k :] = torch.arange(common, common + k, device=device)
+    prompt_mask = torch.cat([torch.ones((G, common), dtype=attention_mask.dtype, device=device), rest_mask], dim=1)
+    head = model(input_ids=rest_ids, attention_mask=prompt_mask, position_ids=rest_pos, use_cache=True, logits_to_keep=1, **cache_kwarg(cache))
+    cache = cache_of(head)
+    # 3. every completion on top of its prompt (the last completion token's logits predict nothing we score)
+    rows = [r for group_rows, _ in groups for r in group_rows]
+    group_of = torch.repeat_interleave(torch.arange(G, device=device), torch.tensor([len(r) for r, _ in groups], device=device))
+    comp = input_ids[rows, prompt_len:]
+    first = head.logits[group_of, -1:, :]
+    if C > 1:
+        cache.batch_select_indices(group_of)
+        mask = torch.cat([prompt_mask[group_of], attention_mask[rows, prompt_len:]], dim=1)
+        ends = torch.tensor([int(p.numel()) for p in prompts], device=device)[group_of]
+        positions = ends[:, None] + torch.arange(C - 1, device=device)[None, :]
+        tail = model(input_ids=comp[:, :-1], attention_mask=mask[:, :-1], position_ids=positions, use_cache=True, **cache_kwarg(cache))
+        logits = torch.cat([first, tail.logits], dim=1)
+    else:
+        logits = first
+    log_probs = torch.log_softmax(logits.float() / temperature, dim=-1)
+    index = torch.tensor(rows, device=device)
+    logps = torch.empty((input_ids.size(0), C), dtype=torch.float32, device=device)
+    logps = logps.index_copy(0, index, log_probs.gather(-1, comp.unsqueeze(-1)).squeeze(-1))
+    entropies = None
+    if compute_entropy:  # logged and used for masking; in the loss only with an entropy bonus
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            ent = -(log_probs.exp() * log_probs).sum(-1)
+        entropies = torch.empty_like(logps).index_copy(0, index, ent)
     return logps, entropies

@@ -39,13 +39,14 @@ def test_truncated_is_weight_caps_and_ignores_unknown_tokens():
 
 
 def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base):
-    """Each group's prompt run once + completions on the repeated KV cache == TRL's per-row forward:
-    log-probabilities, entropies and LoRA gradients (rows shuffled, left-padded prompts, ragged completions)."""
+    """The batch's common prefix once, each prompt's remainder once, completions on the repeated KV
+    cache == TRL's per-row forward: log-probabilities, entropies and LoRA gradients (rows shuffled,
+    left-padded prompts of three lengths sharing 5 tokens, ragged completions)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from sparring.rl.prefix_share import shared_prefix_logps, supports_prefix_sharing
+    from sparring.rl.prefix_share import common_length, shared_prefix_logps, supports_prefix_sharing
 
     gen = torch.Generator().manual_seed(0)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_base), LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj", "o_proj"]))
@@ -55,9 +56,11 @@ def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base):
                 param.copy_(torch.randn(param.shape, generator=gen) * 0.1)
     assert supports_prefix_sharing(model)
     P, C, G, pad = 12, 6, 3, 2
-    rows, masks = [], []
-    for length in (9, 12):
-        prompt = torch.randint(5, 1000, (length,), generator=gen)
+    rows, masks, prompts = [], [], []
+    head = torch.randint(5, 1000, (5,), generator=gen)  # like a system prompt every prompt starts with
+    for length in (9, 12, 7):
+        prompt = torch.cat([head, torch.randint(5, 1000, (length - 5,), generator=gen)])
+        prompts.append(prompt)
         for g in range(G):
             n = C - g  # ragged completions
             rows.append(torch.cat([torch.full((P - length,), pad), prompt, torch.randint(5, 1000, (n,), generator=gen), torch.full((C - n,), pad)]))
@@ -69,6 +72,7 @@ def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base):
     ref_all = torch.log_softmax(logits, -1)
     ref = ref_all.gather(-1, ids[:, -C:, None]).squeeze(-1)
     ref_entropy = -(ref_all.exp() * ref_all).sum(-1)
+    assert common_length(prompts) == 5 and common_length(prompts[:1]) == 8  # one own token is always left
     logps, entropy = shared_prefix_logps(model, ids, mask, C, temperature=0.7)
     keep = mask[:, -C:].bool()
     assert float((logps - ref)[keep].abs().max()) < 1e-4
