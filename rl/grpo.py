@@ -16,8 +16,9 @@ the learner's probabilities, so each token's loss is weighted by the truncated r
 path).  The weight multiplies the advantage, which for GRPO's clipped objective is the same as
 multiplying the per-token loss; it is computed from the loss's own forward pass (no extra one).
 
-The learner's forward runs each group's prompt once (``rl/prefix_share.py``, ``rl.share_prompt_prefix``):
-the same log-probabilities as TRL's per-row forward for a fraction of the compute.
+The learner's forward runs the batch's common prompt prefix once and each group's prompt once
+(``rl/prefix_share.py``, ``rl.share_prompt_prefix``): the same log-probabilities as TRL's per-row
+forward for a fraction of the compute, in three model calls.
 
 After every ``max_staleness + 1`` optimizer steps a callback builds a ``PolicyUpdate`` and calls
 ``pool.sync``, which verifies version, checksum and a logprob probe on every worker (a mismatch
