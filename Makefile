@@ -23,7 +23,7 @@ $(BIN)/python:
 ifeq ($(shell uname -m),x86_64)
 LLAMA_CMAKE_ARGS ?= -DCMAKE_C_FLAGS=-mno-amx-int8 -DCMAKE_CXX_FLAGS=-mno-amx-int8
 endif
-LLAMA_HAS_AMX := $(BIN)/python -c "import llama_cpp, sys; sys.exit(b'AMX_INT8 = 1' not in llama_cpp.llama_print_system_info())"
+LLAMA_HAS_AMX := $(BIN)/python -c "import sys; from sparring.doctor import llamacpp_amx_check; sys.exit(llamacpp_amx_check().ok)"
 LLAMA_VERSION := $(BIN)/python -c "from importlib.metadata import version; print(version('llama_cpp_python'))"
 
 $(STAMP): pyproject.toml | $(BIN)/python

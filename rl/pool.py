@@ -161,13 +161,12 @@ class RolloutPool:
         reports, probes = [], []
         for i, (load_ref, probe_ref) in enumerate(zip(load_refs, probe_refs)):
             try:
-                reports.append(ray.get(load_ref, timeout=self.task_timeout_s))
-                probes.append(ray.get(probe_ref, timeout=self.task_timeout_s))
+                report, probe = ray.get(load_ref, timeout=self.task_timeout_s), ray.get(probe_ref, timeout=self.task_timeout_s)
             except ray.exceptions.RayActorError:
-                self._recover(i)  # restarted, re-loaded and verified inside; its report and probe again:
-                del reports[i:]
-                reports.append(ray.get(self.workers[i].report.remote()))
-                probes.append(ray.get(self.workers[i].probe.remote(self.probe_ids, self.probe_start)))
+                self._recover(i)  # restarted, re-loaded and verified inside; ask its report and probe again
+                report, probe = ray.get(self.workers[i].report.remote()), ray.get(self.workers[i].probe.remote(self.probe_ids, self.probe_start))
+            reports.append(report)
+            probes.append(probe)
         load_seconds = time.perf_counter() - started
         reports = self.verify(version, update.checksum, learner_probe, reports, probes=probes)
         self.last_sync_stats = {

@@ -79,7 +79,9 @@ def checks() -> list[Check]:
         _package("chess", "chess", pip),
         _package("anthropic", "anthropic", pip),
     ]
-    out += [c for c in [llamacpp_amx_check()] if c is not None]
+    amx = llamacpp_amx_check()
+    if amx is not None:
+        out.append(amx)
     sf = stockfish_path()
     out.append(Check("stockfish", sf is not None, sf or "binary not found", "apt-get install -y stockfish  (installs /usr/games/stockfish), or set SPARRING_STOCKFISH"))
     try:

@@ -104,6 +104,7 @@ class Backend:
 
     kind = "base"
     context_window = 0
+
     def __init__(self, name: str):
         self.name = name
         self.lock = threading.Lock()
