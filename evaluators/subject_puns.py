@@ -76,6 +76,8 @@ def subject_evidence(question: str, answer_tokens: list[str], answer_words: list
             break
     # a single letter heard as a word of the subject ("the C" -> "sea" with water)
     for w in answer_tokens:
+        if w in ("i", "a"):
+            continue  # the words "I" and "a", not letters
         if len(w) == 1 or (len(w) == 2 and w.endswith("s") and w[0] not in "aeiou"):
             for h in homophones(w, 3.0):
                 hlink = linked_to(h, subject)
@@ -158,8 +160,8 @@ def subject_evidence(question: str, answer_tokens: list[str], answer_words: list
                 break
         for p in phones(w):
             for left, right in two_word_readings(p):
-                if left + right == w or w.startswith(left + right[:1]):
-                    continue  # a compound read as its parts ("sunflowers"), not a new reading
+                if left + right == w or w.startswith(left + right[:1]) or same_word(left, w):
+                    continue  # a compound read as its parts ("sunflowers"), or the word itself ("sandwiches" as "sandwich is")
                 plink = linked_to(left, subject) or linked_to(right, subject)
                 if plink:
                     add("subject_sound", f"'{w}' is heard as '{left} {right}', tied to '{plink[0]}'")

@@ -224,15 +224,48 @@ def test_base_model_completions_mostly_fail():
     assert len(passed) <= 0.10 * len(rows), passed
 
 
+@pytest.mark.parametrize("question, answer, topic, passes", [
+    # a coinage on an unrelated word is what a trained model stumbles into: it needs a tie
+    ("Why was the bouncer so fine-dyed?", "It didn't give a niable lay.", "doors", False),
+    ("What's a bird's favorite dish called?", "An important dikerbo.", "birds", False),
+    ("What do you call a cat that gets everything right?", "Purrfect.", "cats", True),   # 'purr' is the cat's
+    # a rarer spelling of a commoner word, with nothing of the subject in either
+    ("Why did the pickle grit dust its teeth?", "It wanted to go pore.", "pickles", False),
+    ("Why did the baker stop working?", "He kneaded a break.", "baker", True),          # the baker's own word
+    # the pronoun "I" is not the letter heard as "eye"; a word is not re-heard as itself + "is"
+    ("What did the dentist say when his ears were plugged?", "I love a tooth.", "dentist", False),
+    ("What do rabbits eat for dinner on their nest?", "Arm sandwiches.", "rabbits", False),
+    # a subject word hidden in a coinage that reads as no word is no pun ("impasta" reads as one)
+    ("How does a donut wish its meal was a pizza?", "It wanted a pizzairable.", "donuts", False),
+])
+def test_second_readings_must_touch_the_subject(question, answer, topic, passes):
+    result = wordplay(question, answer, topic)
+    assert (result.score >= 0.5) is passes, result.reason
+
+
+def test_trained_model_non_puns_do_not_regress():
+    """``evaluators/data/model_outputs_labelled.jsonl``: 150 completions of the SFT model that the
+    referee of 2026-12-06 passed, judged by hand; 141 are no pun.  The tightened referee rejects
+    about a quarter of those non-puns (73% still pass: the semantic-field rules cannot tell a literal
+    answer from a pun); this ratchet keeps it from sliding back, and keeps the real puns passing."""
+    from sparring.bench.joke_validator import model_output_check
+
+    result = model_output_check()
+    assert result["rows"] == 150 and result["puns"] == 9
+    assert result["all"]["non_puns_passed"] <= 0.75, result
+    assert result["all"]["puns_passed"] >= 0.85, result
+
+
 @pytest.mark.slow
 def test_most_training_corpus_jokes_show_wordplay():
     from sparring.sft.corpus import load_jokes
 
     jokes = load_jokes()
     shown = sum(wordplay(j["question"], j["answer"], j["topic"]).score >= 0.5 for j in jokes)
-    # 0.845 measured: hyphenations that read as no other word no longer count on their own, blends
-    # that read or sound as a word do ("eggs-it", "meowntain")
-    assert shown >= 0.83 * len(jokes), shown / len(jokes)
+    # 0.936 measured on 1,086 jokes, 0.894 since coinages, sound-alikes and double meanings untied
+    # to the subject count half: "fowl play" (chicken) and "sole mate" (shoes) now fail because the
+    # field lexicon does not link fowl to chicken or sole to shoes -- a gap of senses.py, not of the rule
+    assert shown >= 0.88 * len(jokes), shown / len(jokes)
 
 
 @pytest.mark.parametrize("question, answer, passes", [
