@@ -20,9 +20,10 @@ puns, the wordplay lexicons' development set) whose wordplay evidence reaches th
 threshold, and the share of stored base-model completions (``evaluators/data/base_model_outputs.jsonl``:
 48 SmolLM2-135M completions for the jokes env's test prompts, from ``python -m
 sparring.bench.eval_jokes``) that pass the whole validator with their topic -- non-jokes that
-must keep failing.  And completions of a *trained* model (``model_outputs_labelled.jsonl``: 150
-that the referee passed on 2026-12-06, judged by hand, 9 real puns): the share of the non-puns
-that still pass -- where a policy trained against the referee finds its holes.
+must keep failing.  And completions of trained models (``model_outputs_labelled.jsonl``: 150
+after SFT and 50 after SFT + GRPO that the referee passed on 2026-12-06, judged by hand, 14 real
+puns): the share of the non-puns that still pass -- where a policy trained against the referee
+finds its holes.
 
     python -m sparring.bench.joke_validator [--data FILE] [--out bench.json] [--show-errors 10]
 
@@ -128,15 +129,16 @@ def base_model_pass_rate(path: Path | None = None) -> tuple[float, int]:
 
 
 def model_output_check(path: Path | None = None) -> dict[str, Any]:
-    """The validator on labelled completions of a *trained* model: every row passed the validator
-    of 2026-12-06 and was then judged by hand (pun or not).  What a trained policy learns to
+    """The validator on labelled completions of *trained* models (``source``: after SFT, or after
+    SFT + GRPO): every row passed the validator of 2026-12-06 and was then judged by hand.  What a trained policy learns to
     produce is where a rule-based referee gets fooled: the share of these non-puns that still pass
     is the figure to keep low, per half (dev guided the rules, heldout did not)."""
     path = path or _data_path().with_name("model_outputs_labelled.jsonl")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     out: dict[str, Any] = {"rows": len(rows), "puns": sum(bool(r["label"]) for r in rows)}
-    for name in ("dev", "heldout", "all"):
-        sub = [r for r in rows if name == "all" or half_of(r["text"]) == name]
+    sources = sorted({r.get("source", "") for r in rows})
+    for name in ("dev", "heldout", "all", *sources):
+        sub = [r for r in rows if name == "all" or half_of(r["text"]) == name or r.get("source") == name]
         passed = [(bool(r["label"]), validate_joke(r["text"], topic=r.get("topic")).passed) for r in sub]
         bad = [p for label, p in passed if not label]
         good = [p for label, p in passed if label]
@@ -235,8 +237,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"| validations / s (1 thread) | {result['validations_per_second']} |",
     ]
     m = result["trained_model_outputs"]
-    for name in ("dev", "heldout"):
-        lines.append(f"| trained-model completions, {name} half (n={m[name]['rows']}): non-puns passed / puns passed / precision | {m[name]['non_puns_passed']} / {m[name]['puns_passed']} / {m[name]['precision']} |")
+    for name in ("dev", "heldout", "sft", "sft+grpo"):
+        if name not in m:
+            continue
+        lines.append(f"| trained-model completions, {name} (n={m[name]['rows']}): non-puns passed / puns passed / precision | {m[name]['non_puns_passed']} / {m[name]['puns_passed']} / {m[name]['precision']} |")
     for point in result["threshold_curve"]:
         lines.append(f"| wordplay threshold {point['threshold']} ({point['half']}): precision / recall | {point['precision']} / {point['recall']} |")
     for kind, info in result["per_kind"].items():
