@@ -53,8 +53,9 @@ subject_near_sound   0.25    an answer word one phoneme from a field word ("laun
 A coinage, a sound-alike or a two-sense word whose readings touch nothing of the subject (not a
 question word, not a piece of one, not of its semantic field: "niable" from "able", "pore" for
 "pour" in a pickle joke) counts at ``UNTIED_DISCOUNT`` (half) of its weight: alone it no longer
-passes.  That is what a trained model stumbles into; the cost is real puns whose tie the field
-lexicon misses ("fowl play" for a chicken).
+passes; so does a hyphenation that splits a plain compound ("light-weight") with no part of the
+subject, and one that only inflects a word ("rock-ed" is "rocked") is no reading at all.  That is
+what a trained model stumbles into; the cost is real puns whose tie the field lexicon misses.
 The subject is the question's content words plus the topic.  Most of the recall comes from the
 hand-written lexicons (``senses.py`` fields and two-sense words, ``idioms.py``): they know only
 what they list, and a literal answer that happens to use a two-sense word of its own field
@@ -63,7 +64,7 @@ see: meaning beyond the lexicons, irony, whether the joke is funny.  The benchma
 ``python -m sparring.bench.joke_validator`` reports precision/recall on a labelled set (a dev half
 the lexicons were tuned on and a held-out half), the pass rate on the training corpus (the
 lexicons' development set) and on stored base-model completions (which must keep failing).
-The subject-linked kinds live in ``subject_puns.py``.
+The subject-linked kinds live in ``subject_puns.py``, coined words in ``coinages.py``.
 Exercised by ``pytest tests/evaluators/test_joke_validator.py -k wordplay``.
 """
 
@@ -74,7 +75,7 @@ from dataclasses import dataclass
 
 from sparring.evaluators.idioms import find_idiom
 from sparring.evaluators.senses import linked_to
-from sparring.evaluators.sounds import contains, edit_distance_at_most_one, in_dictionary, phones, reads_like, sound_neighbours, sounds_like, zipf
+from sparring.evaluators.sounds import contains, edit_distance_at_most_one, in_dictionary, phones, reads_like, sound_neighbours, zipf
 from sparring.evaluators.text_metrics import clean_unicode, words
 
 # a "sound-alike" partner must be this common (Zipf scale) and this much commoner than the word
@@ -268,70 +269,6 @@ def _sound_alike(word: str) -> Evidence | None:
     return None
 
 
-def _coined(word: str, q_content: list[str] | None = None, related: list[str] | None = None) -> Evidence | None:
-    if "-" in word:
-        return _hyphenated(word, q_content or [], related or [])
-    if len(word) < 5 or not word.isalpha() or in_dictionary(word):
-        return None
-    if any(word.endswith(sfx) and in_dictionary(word[: -len(sfx)]) for sfx in _INFLECTIONS):
-        return None  # an inflection of a dictionary word ("kneaded"), not a coinage
-    for size in range(len(word) - 1, 3, -1):
-        if size * 2 < len(word):
-            break
-        for start in range(0, len(word) - size + 1):
-            piece = word[start : start + size]
-            if in_dictionary(piece):
-                found = Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is coined from '{piece}'")
-                if ties_to(piece, q_content or [], related or []) or ties_to(word[:start] + word[start + size :], q_content or [], related or []):
-                    return found
-                return _blend(word, q_content or [], related or []) or untied(found)
-    return _blend(word, q_content or [], related or [])
-
-
-def _blend(word: str, q_content: list[str], related: list[str]) -> Evidence | None:
-    """A coinage that reads as a common word and carries a piece of the subject's field
-    ("meowntain": mountain + meow, for cats).  A misspelling without such a piece is no pun."""
-    target = reads_like(word)
-    if not target or not related:
-        return None
-    for size in range(len(word) - 2, 2, -1):
-        for start in range(0, len(word) - size + 1):
-            piece = word[start : start + size]
-            if piece in target or not in_dictionary(piece):
-                continue
-            if any(same_word(piece, q) for q in q_content) or linked_to(piece, related):
-                return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}' with '{piece}' from the subject")
-    return None
-
-
-def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence | None:
-    """A hyphenated answer word is a pun when it reads as another word ("hiss-tory", "owl-gebra",
-    "pro-tractor") or is a compound with a part from the subject's field ("hard-boiled" for an egg);
-    any other hyphenation ("good-natured", "sushi-flipped") is weak evidence on its own."""
-    parts = [p for p in word.split("-") if p]
-    if len(parts) < 2 or not all(p.isalpha() for p in parts) or not any(in_dictionary(p) for p in parts):
-        return None
-    joined = "".join(parts)
-    if not in_dictionary(word):
-        target = joined if in_dictionary(joined) and joined not in parts else reads_like(joined, tuple(parts)) or sounds_like(tuple(parts))
-        if target:
-            return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}'")
-    copies_question = any(same_word(p, q) for p in parts for q in q_content)
-    for part in parts:
-        if len(part) >= 3 and q_content and (any(same_word(part, q) for q in q_content) or linked_to(part, related)):
-            same, near = sound_neighbours(part)
-            # a homophone, or a one-phoneme neighbour spelled around it ("elf" in "self")
-            heard = max((v for v in same | {n for n in near if part in n}
-                         if v not in STOPWORDS and not same_word(v, part) and zipf(v) >= (SAME_FLOOR if v in same else NEAR_FLOOR)), key=zipf, default=None)
-            if heard:  # the subject's own word heard as another: "elf-esteem" (self), "well-bread" (bred)
-                return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' hears '{part}' as '{heard}'")
-    if all(in_dictionary(p) for p in parts) and not copies_question:
-        link = next(filter(None, (linked_to(p, related) for p in parts)), None)
-        if link:
-            return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is a compound on the subject ('{link[0]}')")
-    return Evidence("coined_word", WEIGHTS["near_sound_alike"], f"'{word}' is hyphenated but reads as no other word")
-
-
 _INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "est", "ly", "y", "ier", "iest")
 
 
@@ -344,8 +281,10 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
     evidence: list[Evidence] = []
     evidence += _sound_evidence([w for w in a_words if "-" not in w], related)
     q_content = _content(q_words)
+    from sparring.evaluators.coinages import coined_evidence
+
     for w in a_words:
-        coined = _coined(w, q_content, related)
+        coined = coined_evidence(w, q_content, related)
         if coined:
             evidence.append(coined)
         if any(same_word(w, q) for q in q_content):

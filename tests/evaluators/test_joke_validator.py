@@ -235,6 +235,12 @@ def test_base_model_completions_mostly_fail():
     # the pronoun "I" is not the letter heard as "eye"; a word is not re-heard as itself + "is"
     ("What did the dentist say when his ears were plugged?", "I love a tooth.", "dentist", False),
     ("What do rabbits eat for dinner on their nest?", "Arm sandwiches.", "rabbits", False),
+    # a hyphenation that only inflects a word or splits a plain compound says nothing new
+    ("Why did the lighthouse keep its lighthouse closed?", "It felt so lighthouse-ed.", "lighthouses", False),
+    ("Why was the xylophone always so quiet at the party?", "It was totally rock-ed.", "xylophones", False),
+    ("Why did the dragonfly love its wingsuit?", "It was so light-weight.", "dragonflies", False),
+    ("Why was the candle so good at its job?", "It had wick-ed skills.", "candles", True),     # "wicked" is no "wick" + ed
+    ("Why did the farmer bring a garden tool to the dance?", "It was a hoe-down.", "farmer", True),  # split, and tied
     # a subject word hidden in a coinage that reads as no word is no pun ("impasta" reads as one)
     ("How does a donut wish its meal was a pizza?", "It wanted a pizzairable.", "donuts", False),
 ])
@@ -246,14 +252,14 @@ def test_second_readings_must_touch_the_subject(question, answer, topic, passes)
 def test_trained_model_non_puns_do_not_regress():
     """``evaluators/data/model_outputs_labelled.jsonl``: 200 completions of trained models (150 after
     SFT, 50 after SFT + GRPO) that the referee of 2026-12-06 passed, judged by hand; 186 are no pun.
-    The tightened referee rejects about a quarter of those non-puns (77% still pass: the
+    The tightened referee rejects about a third of those non-puns (69% still pass: the
     semantic-field rules cannot tell a literal answer from a pun); this ratchet keeps it from sliding
     back, and most of the real puns passing."""
     from sparring.bench.joke_validator import model_output_check
 
     result = model_output_check()
     assert result["rows"] == 200 and result["puns"] == 14
-    assert result["all"]["non_puns_passed"] <= 0.78, result
+    assert result["all"]["non_puns_passed"] <= 0.70, result
     assert result["all"]["puns_passed"] >= 0.75, result
 
 
@@ -263,10 +269,10 @@ def test_most_training_corpus_jokes_show_wordplay():
 
     jokes = load_jokes()
     shown = sum(wordplay(j["question"], j["answer"], j["topic"]).score >= 0.5 for j in jokes)
-    # 0.936 measured on 1,086 jokes, 0.894 since coinages, sound-alikes and double meanings untied
-    # to the subject count half: "fowl play" (chicken) and "sole mate" (shoes) now fail because the
-    # field lexicon does not link fowl to chicken or sole to shoes -- a gap of senses.py, not of the rule
-    assert shown >= 0.88 * len(jokes), shown / len(jokes)
+    # 0.936 measured on 1,086 jokes; 0.903 since coinages, sound-alikes, double meanings and split
+    # compounds untied to the subject count half (what still fails is mostly a gap of senses.py's
+    # fields -- "hue" for a rainbow, "scents" for a skunk -- not of the rule)
+    assert shown >= 0.89 * len(jokes), shown / len(jokes)
 
 
 @pytest.mark.parametrize("question, answer, passes", [

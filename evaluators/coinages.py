@@ -1,0 +1,105 @@
+"""Coined answer words: the ``coined_word`` evidence of ``wordplay.py`` ("purrfect", "owl-gebra",
+"hard-boiled", "meowntain").
+
+A coinage is pun evidence when it gives a second reading: a hyphenation that reads or sounds as
+another word or hears a subject word as another, a compound on the subject's field, a non-word
+built on a dictionary word or blended with a piece of the subject.  It is no reading when the
+hyphen only inflects a word ("rock-ed" is "rocked") and weak when nothing of it touches the
+subject (``wordplay.untied``).  Deterministic; never raises on any strings.
+Exercised by ``pytest tests/evaluators/test_joke_validator.py -k "coin or hyphen or blend or touch"``.
+"""
+
+from __future__ import annotations
+
+from sparring.evaluators.senses import linked_to
+from sparring.evaluators.sounds import in_dictionary, phones, reads_like, sound_neighbours, sounds_like, zipf
+from sparring.evaluators.wordplay import _INFLECTIONS, NEAR_FLOOR, SAME_FLOOR, STOPWORDS, WEIGHTS, Evidence, same_word, ties_to, untied
+
+
+def coined_evidence(word: str, q_content: list[str] | None = None, related: list[str] | None = None) -> Evidence | None:
+    """The ``coined_word`` finding for one answer word, or None: a hyphenation (``_hyphenated``),
+    a word missing from CMUdict built on a dictionary piece covering half of it ("purrfect"), or a
+    blend that reads as a word with a piece of the subject ("meowntain")."""
+    if "-" in word:
+        return _hyphenated(word, q_content or [], related or [])
+    if len(word) < 5 or not word.isalpha() or in_dictionary(word):
+        return None
+    if any(word.endswith(sfx) and in_dictionary(word[: -len(sfx)]) for sfx in _INFLECTIONS):
+        return None  # an inflection of a dictionary word ("kneaded"), not a coinage
+    for size in range(len(word) - 1, 3, -1):
+        if size * 2 < len(word):
+            break
+        for start in range(0, len(word) - size + 1):
+            piece = word[start : start + size]
+            if in_dictionary(piece):
+                found = Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is coined from '{piece}'")
+                if ties_to(piece, q_content or [], related or []) or ties_to(word[:start] + word[start + size :], q_content or [], related or []):
+                    return found
+                return _blend(word, q_content or [], related or []) or untied(found)
+    return _blend(word, q_content or [], related or [])
+
+
+def _blend(word: str, q_content: list[str], related: list[str]) -> Evidence | None:
+    """A coinage that reads as a common word and carries a piece of the subject's field
+    ("meowntain": mountain + meow, for cats).  A misspelling without such a piece is no pun."""
+    target = reads_like(word)
+    if not target or not related:
+        return None
+    for size in range(len(word) - 2, 2, -1):
+        for start in range(0, len(word) - size + 1):
+            piece = word[start : start + size]
+            if piece in target or not in_dictionary(piece):
+                continue
+            if any(same_word(piece, q) for q in q_content) or linked_to(piece, related):
+                return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}' with '{piece}' from the subject")
+    return None
+
+
+def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence | None:
+    """A hyphenated answer word is a pun when it reads as another word ("hiss-tory", "owl-gebra",
+    "pro-tractor") or is a compound with a part from the subject's field ("hard-boiled" for an egg);
+    any other hyphenation ("good-natured", "sushi-flipped") is weak evidence on its own."""
+    parts = [p for p in word.split("-") if p]
+    if len(parts) < 2 or not all(p.isalpha() for p in parts) or not any(in_dictionary(p) for p in parts):
+        return None
+    joined = "".join(parts)
+    if not in_dictionary(word):
+        target = joined if in_dictionary(joined) and joined not in parts else reads_like(joined, tuple(parts)) or sounds_like(tuple(parts))
+        literal = target == joined and all(in_dictionary(p) and len(p) >= 2 for p in parts)  # "sun-light", "run-away"
+        if target and not any(_inflects(target, p) for p in parts):
+            found = Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}'")
+            if not literal or any(ties_to(p, q_content, related) for p in parts if len(p) >= 3):
+                return found
+            return untied(Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is the compound '{target}' split"))
+    copies_question = any(same_word(p, q) for p in parts for q in q_content)
+    for part in parts:
+        if len(part) >= 3 and q_content and (any(same_word(part, q) for q in q_content) or linked_to(part, related)):
+            same, near = sound_neighbours(part)
+            # a homophone, or a one-phoneme neighbour spelled around it ("elf" in "self")
+            heard = max((v for v in same | {n for n in near if part in n}
+                         if v not in STOPWORDS and not same_word(v, part) and zipf(v) >= (SAME_FLOOR if v in same else NEAR_FLOOR)), key=zipf, default=None)
+            if heard:  # the subject's own word heard as another: "elf-esteem" (self), "well-bread" (bred)
+                return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' hears '{part}' as '{heard}'")
+    if all(in_dictionary(p) for p in parts) and not copies_question:
+        link = next(filter(None, (linked_to(p, related) for p in parts)), None)
+        if link:
+            return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is a compound on the subject ('{link[0]}')")
+    return Evidence("coined_word", WEIGHTS["near_sound_alike"], f"'{word}' is hyphenated but reads as no other word")
+
+
+# the sounds those endings add ("rocked" = "rock" + T); "-ed" is a syllable only after T or D
+_ENDING_SOUNDS = {("S",), ("Z",), ("T",), ("D",), ("IH", "Z"), ("AH", "Z"), ("ER",), ("ER", "Z"), ("IH", "NG"), ("IY",), ("L", "IY"), ("AH", "S", "T"), ("IH", "S", "T")}
+
+
+def _inflects(target: str, part: str) -> bool:
+    """``target`` is ``part`` with an inflection or suffix ending, in spelling and in sound: a
+    hyphenation "rock-ed" or "lighthouse-ed" that reads as "rocked" or "lighthouses" only says
+    the word again ("wick-ed" -> "wicked" does not: "wicked" is not "wick" + T)."""
+    if len(part) < 3 or not target.startswith(part[:-1] if part.endswith("e") else part) or len(target) - len(part) > 4:
+        return False
+    for tp in phones(target):
+        for pp in phones(part):
+            extra = tp[len(pp):]
+            if tp[: len(pp)] == pp and (extra in _ENDING_SOUNDS or (extra in {("IH", "D"), ("AH", "D")} and pp[-1] in ("T", "D"))):
+                return True
+    return False
