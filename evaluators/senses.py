@@ -31,7 +31,7 @@ coffee: coffee mug cup brew brewed bean beans espresso latte cafe caffeine decaf
 tea: tea teapot kettle cup brew steep spout spouting leaf leaves herbal bag biscuit
 cookies: cookie cookies biscuit chip chips crumb crumbs crumble crummy wafer oreo dough baked jar milk
 fruit: fruit fruity apple apples banana bananas peel peeled peeling split bunch bunches grape grapes vine wine raisin orange lemon lime zest juice juicy pear pears peach plum prune pit pits berry berries cherry melon cantaloupe honeydew watermelon core seed seeds tree pick picking picked ripe rotten jam kiwi mango pineapple coconut date dates fig avocado appeal appealing
-vegetables: vegetable vegetables veggie potato potatoes tater spud fries chips mash mashed peel peeled eye eyes corn ear ears cob kernel shucks husk stalk stalked pea peas pod carrot carrots beet beets turnip lettuce cabbage patch broccoli celery onion onions garlic tomato tomatoes ketchup squash pumpkin pumpkins cucumber pickle zucchini radish leek spinach bean beans sprout sprouts root roots leaf garden salad dressing
+vegetables: vegetable vegetables veggie potato potatoes tater spud fries chips mash mashed peel peeled eye eyes corn ear ears cob kernel shucks husk stalk stalked pea peas pod carrot carrots beet beets turnip lettuce cabbage patch broccoli celery onion onions garlic tomato tomatoes ketchup squash pumpkin pumpkins cucumber pickle zucchini radish leek spinach bean beans sprout sprouts root roots leaf garden salad dressing head heads
 soup: soup stew stir stirring spoon bowl broth chowder noodle noodles pot ladle simmer boil chicken leek leeks
 pasta: pasta spaghetti noodle noodles macaroni ravioli lasagna penne sauce meatball meatballs italian tangle untangle impasta filled filling stuffed
 cake: cake cakes cupcake birthday candle candles icing frosting slice piece tier tiers layer bake baker batter sweet dessert party wedding
@@ -48,9 +48,9 @@ ocean: ocean sea seas beach shore sand wave waves waved tide current surf salt s
 fish: fish fishy fishing fisherman angler hook line bait rod reel net school schools scale scales fin fins gill gills tank sea ocean river lake pond swim swims swimming cod tuna salmon sole trout bass carp catfish goldfish shark whale eel bank riverbank stream current catch caught
 birds: bird birds fly flies flying wing wings feather feathers beak nest egg tweet chirp tweet owl hoot hoo parrot penguin eagle hawk crow raven robin duck ducks quack bill goose chicken turkey pigeon swan flock seagull pelican flamingo peacock ostrich puffin woodpecker migrate perch down fowl paws
 insects: bug bugs insect insects bee bees hive honey buzz sting stinger wasp ant ants antique fly flies mosquito spider spiders web website caterpillar butterfly moth cocoon beetle ladybug cricket grasshopper worm worms snail snails slug termite flea fleas tick larva crawl stick sticky
-reptiles: snake snakes hiss python boa cobra viper scale scales slither lizard frog frogs toad croak ribbit tadpole lily pad turtle turtles tortoise shell snapping crocodile alligator dinosaur dinosaurs rex fossil
+reptiles: snake snakes hiss python boa cobra viper scale scales slither lizard frog frogs toad croak ribbit tadpole lily pad turtle turtles tortoise shell snapping crocodile alligator dinosaur dinosaurs rex fossil rattle rattled rattler rattlesnake
 wild animals: animal animals zoo lion lions roar pride mane tiger tigers stripes zebra zebras giraffe neck elephant trunk tusk ivory monkey monkeys ape gorilla banana kangaroo hop hops jump jumpy pouch bear bears cub grizzly panda koala sloth fox wolf howl deer doe buck moose rabbit bunny hare rhino hippo camel hump skunk stink raccoon squirrel nut nuts nutty acorn bat bats cave hang hanging mouse rat beaver dam otter llama alpaca walrus tusk seal whale jumpy leap leaping paw paws
-body: body bone bones skeleton skull spine back neck head heart beat brain mind stomach gut guts belly arm arms leg legs hand hands palm finger fingers thumb toe toes foot feet heel sole ankle knee hip hips elbow shoulder nose smell smells eye eyes ear ears mouth lip lips tongue tooth teeth tongue hair skin blood vein nerve nerves muscle lungs breath sneeze cough hiccup puff puffing panting
+body: body bone bones skeleton skull spine back neck head heart beat brain mind stomach gut guts belly arm arms leg legs hand hands palm finger fingers thumb toe toes foot feet heel sole ankle knee hip hips elbow shoulder nose smell smells eye eyes ear ears mouth lip lips tongue tooth teeth tongue hair skin blood vein nerve nerves muscle lungs breath sneeze cough hiccup puff puffing panting joint joints
 health: doctor doctors nurse patient patients patience hospital clinic medicine pill pills prescription cure heal sick ill cold flu fever virus germ germs cough sneeze shot vaccine operation surgeon surgery stitches cast dentist tooth teeth filling fill cavity crown crowned root roots drill brace braces floss gums checkup pulse temperature thermometer pain ache therapy therapist
 jobs: job jobs work worker career office boss promotion promoted fired hire hired quit retire raise salary paycheck wage employee manager meeting deadline interview resume business company
 baker: baker bakery bread dough knead kneaded loaf loafing rise oven flour bun roll crust yeast
@@ -65,7 +65,7 @@ space: space astronaut astronauts rocket rockets launch blast orbit moon stars s
 hair: hair barber haircut cut trim shave beard mustache comb brush curl curly bald wig salon shampoo
 money: money cash dollar dollars bill bills coin coins cent cents change bank banks banker loan interest rich poor wealthy broke debt pay paid price cost buy spend save saving savings dough bread wallet purse check account teller
 art: art artist painter paint painting brush canvas coat draw drawing sketch color colors colour picture frame framed gallery museum statue sculpture granite marble pen pens
-camera: camera photo photos photographer picture pictures snap snapping shoot shot lens focus flash film develop negative zoom
+camera: camera photo photos photographer picture pictures snap snapping shoot shot lens focus flash film develop negative zoom reel reels film
 magic: magic magician trick tricks wand hat rabbit card cards spell disappear vanish illusion wizard witch sorcerer
 school: school schools class classes student teacher lesson test grade grades homework principal study smart talk talked talking detention
 math: math maths number numbers count counting add addition subtract division divide multiply multiplication fraction fractions decimal equal sum problem problems solve solution triangle angle angles right acute obtuse circle square pi geometry algebra even odd table tables calculator zero one two three four eight ten seven nine tangent tangents
@@ -82,7 +82,7 @@ sports: sport sports game games team coach player players play win lose score go
 soccer: soccer football goal kick kicking dribble dribbling pass header field pitch net
 baseball: baseball bat bats ball pitch pitcher catch catcher base bases home plate plates run runs fan fans stadium strike strikes out inning glove mitt shortstop steal stealing
 basketball: basketball ball hoop hoops dunk dunking court dribble pass shot shoot net travel traveling rebound
-golf: golf golfer course club clubs hole holes tee fore par putt green wedge caddy swing driver
+golf: golf golfer course club clubs hole holes tee fore par putt green wedge caddy swing driver drive driving driver
 tennis: tennis racket court net serve love match ball set
 bowling: bowling bowler pin pins strike strikes spare lane alley ball gutter
 running: running runner race run track marathon sprint record records lap finish line pace
@@ -126,7 +126,7 @@ detective: detective clue clues case mystery solve spy spies sneak sneakers unde
 garbage: trash garbage rubbish dump dumped bin can waste recycle
 sky events: volcano eruption blow top lava hot
 holidays: easter egg eggs bunny chocolate april fools march calendar new year champagne midnight
-toys: toy toys kite kites string strung balloon balloons puzzle puzzles piece pieces yo-yo doll ball game games card cards deck deal dealt chess king queen pawn rook knight bishop check checkmate board cheat cheater cheaters cheating promote promoted
+toys: toy toys kite kites string strung balloon balloons puzzle puzzles piece pieces yo-yo doll ball game games card cards deck deal dealt chess king queen pawn rook knight bishop check checkmate board cheat cheater cheaters cheating promote promoted light float helium pop popped
 office: office printer paper copy copier issue issues stapler desk computer meeting email
 sewing: sew sewing tailor needle thread stitch button fabric pattern seam seams
 jewelry: jewel jewels jeweler diamond ring gem gems gold silver facet carat necklace
@@ -147,7 +147,7 @@ electricity: electricity electric outlet plug socket charge charged current wire
 gym: gym exercise workout work out weights lift lifting fit fitness muscle muscles run treadmill sweat
 sleep: sleep sleeping asleep sleepy bed pillow blanket nap dream dreams tired rest wake awake yawn night snore
 emotions: sad happy mad angry upset cheerful glad lonely nervous scared afraid calm tired bored down blue tears cry crying
-theater: theater theatre actor actress act stage play role scene drama curtain show audience applause comedy comedian
+theater: theater theatre actor actress act stage play role scene drama curtain show audience applause comedy comedian reel reels film movie movies
 pirates: pirate pirates ship sea seas treasure gold parrot plank captain arr hook eye patch c sail
 mirror: mirror reflection reflect glass image look looking
 bees: bee bees hive honey buzz sting maybe queen comb wax

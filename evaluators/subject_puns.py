@@ -22,6 +22,8 @@ from sparring.evaluators.wordplay import DOUBLE_MEANING_MAX_ZIPF, STOPWORDS, WEI
 SUBJECT_DOUBLE_MAX_ZIPF = 5.5
 # sound bridges and hidden subject words are only trusted on rarer answer words
 BRIDGE_MAX_ZIPF, HIDDEN_MAX_ZIPF = 4.5, 4.0
+# an answer word this common ("little", "making", "answer") is used plainly, not re-cut into two words
+EVERYDAY_ZIPF = 5.0
 # a reused subject word right after one of these is still the thing itself ("the bear")
 _DETERMINERS = frozenset("a an the this that these those its his her my your their our some any".split())
 
@@ -158,10 +160,10 @@ def subject_evidence(question: str, answer_tokens: list[str], answer_words: list
             if hlink:
                 add("subject_sound", f"'{w}' sounds like '{h}', which belongs with '{hlink[0]}'")
                 break
-        for p in phones(w):
+        for p in phones(w) if own < EVERYDAY_ZIPF else ():  # "little" is not "lit ill"
             for left, right in two_word_readings(p):
-                if left + right == w or w.startswith(left + right[:1]) or same_word(left, w):
-                    continue  # a compound read as its parts ("sunflowers"), or the word itself ("sandwiches" as "sandwich is")
+                if left + right == w or w.startswith(left + right[:1]) or same_word(left, w) or left in STOPWORDS:
+                    continue  # a compound read as its parts ("sunflowers"), the word itself ("sandwiches" as "sandwich is"), or "timid" as "to mud"
                 plink = linked_to(left, subject) or linked_to(right, subject)
                 if plink:
                     add("subject_sound", f"'{w}' is heard as '{left} {right}', tied to '{plink[0]}'")
@@ -182,8 +184,10 @@ def subject_evidence(question: str, answer_tokens: list[str], answer_words: list
         p1, p2 = phones(w1), phones(w2)
         if not (p1 and p2):
             continue
+        if {w1, w2} & (STOPWORDS - {"i"}):
+            continue  # "to see" as "two sea", "keep it" as "key pit": function words re-cut by chance
         for left, right in two_word_readings(p1[0] + p2[0]):
-            if {left, right} & {w1, w2}:
+            if {left, right} & {w1, w2} or {left, right} & STOPWORDS:
                 continue
             plink = linked_to(left, subject) or linked_to(right, subject)
             if plink or any(same_word(x, q) for x in (left, right) for q in subject):

@@ -241,6 +241,10 @@ def test_base_model_completions_mostly_fail():
     ("Why did the dragonfly love its wingsuit?", "It was so light-weight.", "dragonflies", False),
     ("Why was the candle so good at its job?", "It had wick-ed skills.", "candles", True),     # "wicked" is no "wick" + ed
     ("Why did the farmer bring a garden tool to the dance?", "It was a hoe-down.", "farmer", True),  # split, and tied
+    # function words re-cut by chance ("to see" as "two sea"), everyday words split ("little" as "lit ill")
+    ("Why did the vending machine sleep at the beach?", "It wanted to see what showers would drink.", "april fools", False),
+    ("Why did the farmer drop the vaccine?", "He was getting a little too frayed.", "farmer", False),
+    ("Why did the ice cream truck stop?", "I scream, you scream.", "ice cream", True),          # still heard as "ice cream"
     # a subject word hidden in a coinage that reads as no word is no pun ("impasta" reads as one)
     ("How does a donut wish its meal was a pizza?", "It wanted a pizzairable.", "donuts", False),
 ])
@@ -252,14 +256,14 @@ def test_second_readings_must_touch_the_subject(question, answer, topic, passes)
 def test_trained_model_non_puns_do_not_regress():
     """``evaluators/data/model_outputs_labelled.jsonl``: 200 completions of trained models (150 after
     SFT, 50 after SFT + GRPO) that the referee of 2026-12-06 passed, judged by hand; 186 are no pun.
-    The tightened referee rejects about a third of those non-puns (69% still pass: the
+    The tightened referee rejects over a third of those non-puns (63% still pass: the
     semantic-field rules cannot tell a literal answer from a pun); this ratchet keeps it from sliding
     back, and most of the real puns passing."""
     from sparring.bench.joke_validator import model_output_check
 
     result = model_output_check()
     assert result["rows"] == 200 and result["puns"] == 14
-    assert result["all"]["non_puns_passed"] <= 0.70, result
+    assert result["all"]["non_puns_passed"] <= 0.65, result
     assert result["all"]["puns_passed"] >= 0.75, result
 
 
