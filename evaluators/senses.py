@@ -104,7 +104,7 @@ christmas: christmas santa claus reindeer sleigh elf elves present presents gift
 thanksgiving: thanksgiving turkey gobble stuffing stuffed pie cranberry feast drumstick drumsticks
 love: love valentine heart hearts date dating romance romantic kiss hug crush attract attractive attraction marry married wedding ring relationship break breakup
 party: party parties celebrate celebration balloon balloons cake dance dancing dj music fun guest guests invite invited plan planet blast lit deflated ball
-ocean life: whale dolphin porpoise shark octopus arms tentacle tentacles squid jellyfish starfish seahorse walrus seal narwhal
+ocean life: whale dolphin porpoise shark octopus arm arms armed tentacle tentacles squid jellyfish starfish seahorse walrus seal narwhal
 boats: boat boats ship ships sail sailor sailing dock pier port anchor captain deck row oar canoe kayak paddle sea seas pirate pirates submarine sink
 trees: tree trees wood woods forest log logs leaf leaves branch branches root roots bark trunk lumberjack pine oak maple acorn sap
 plants: plant plants flower flowers petal petals bud buds bloom blossom rose roses daisy stem seed seeds garden gardener gardening soil dirt grow growing growth water pot weed leaf sunflower mushroom mushrooms fungi cactus
