@@ -12,7 +12,7 @@ Exercised by ``pytest tests/evaluators/test_joke_validator.py -k "coin or hyphen
 from __future__ import annotations
 
 from sparring.evaluators.senses import linked_to
-from sparring.evaluators.sounds import in_dictionary, phones, reads_like, sound_neighbours, sounds_like, zipf
+from sparring.evaluators.sounds import edit_distance, in_dictionary, phones, reads_like, sound_neighbours, sounds_like, zipf
 from sparring.evaluators.wordplay import _INFLECTIONS, NEAR_FLOOR, SAME_FLOOR, STOPWORDS, WEIGHTS, Evidence, same_word, ties_to, untied
 
 
@@ -26,6 +26,8 @@ def coined_evidence(word: str, q_content: list[str] | None = None, related: list
         return None
     if any(word.endswith(sfx) and in_dictionary(word[: -len(sfx)]) for sfx in _INFLECTIONS):
         return None  # an inflection of a dictionary word ("kneaded"), not a coinage
+    if _on_the_subject(word, related or []):
+        return _blend(word, q_content or [], related or [])  # "eggcellent" reads as "excellent"; "slothful", "racoon" read as nothing new
     for size in range(len(word) - 1, 3, -1):
         if size * 2 < len(word):
             break
@@ -37,6 +39,21 @@ def coined_evidence(word: str, q_content: list[str] | None = None, related: list
                     return found
                 return _blend(word, q_content or [], related or []) or untied(found)
     return _blend(word, q_content or [], related or [])
+
+
+# endings that make a subject word into another part of speech, not into another word
+_SUFFIXES = frozenset("s es ed d ing er ers est ly y ness ful ish ist ists ism wise like ed ling lings".split())
+
+
+def _on_the_subject(word: str, related: list[str]) -> bool:
+    """``word`` is a subject word with an ending ("snorkelling", "slothful") or misspelled
+    ("racoon" for "raccoons"): a trained model's favourite non-pun."""
+    for r in related:
+        if len(r) >= 4 and (word.startswith(r) or word.startswith(r.rstrip("s")) and len(r.rstrip("s")) >= 4):
+            return True
+        if len(r) >= 5 and edit_distance(word, r) <= 2 and same_word(reads_like(word) or "", r):
+            return True
+    return False
 
 
 def _blend(word: str, q_content: list[str], related: list[str]) -> Evidence | None:
@@ -63,23 +80,34 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
     if len(parts) < 2 or not all(p.isalpha() for p in parts) or not any(in_dictionary(p) for p in parts):
         return None
     joined = "".join(parts)
+    # the subject with an ending ("carousel-ing", "lighthouse-ness") is a pun only when it reads as
+    # a word a letter or two away ("grape-ful" grateful, "wheel-y" really, "tide-y" tidy)
+    with_ending = any(p in _SUFFIXES for p in parts) and all(p in _SUFFIXES or ties_to(p, q_content, related) for p in parts)
     if not in_dictionary(word):
         target = joined if in_dictionary(joined) and joined not in parts else reads_like(joined, tuple(parts)) or sounds_like(tuple(parts))
         literal = target == joined and all(in_dictionary(p) and len(p) >= 2 for p in parts)  # "sun-light", "run-away"
-        if target and not any(_inflects(target, p) for p in parts):
+        if with_ending and target and edit_distance(joined, target) > 2:
+            target = None
+        if target and not any(_inflects(target, p) for p in parts) and not (with_ending and any(same_word(target, r) for r in related)):
             found = Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}'")
             if not literal or any(ties_to(p, q_content, related) for p in parts if len(p) >= 3):
                 return found
             return untied(Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is the compound '{target}' split"))
     copies_question = any(same_word(p, q) for p in parts for q in q_content)
     for part in parts:
-        if len(part) >= 3 and q_content and (any(same_word(part, q) for q in q_content) or linked_to(part, related)):
+        if len(part) >= 3 and part not in _SUFFIXES and q_content and (any(same_word(part, q) for q in q_content) or linked_to(part, related)):
             same, near = sound_neighbours(part)
             # a homophone, or a one-phoneme neighbour spelled around it ("elf" in "self")
             heard = max((v for v in same | {n for n in near if part in n}
                          if v not in STOPWORDS and not same_word(v, part) and zipf(v) >= (SAME_FLOOR if v in same else NEAR_FLOOR)), key=zipf, default=None)
             if heard:  # the subject's own word heard as another: "elf-esteem" (self), "well-bread" (bred)
                 return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' hears '{part}' as '{heard}'")
+    if with_ending:  # heard as a word a phoneme away ("wheel-y" really, "tide-y" tidy), or as nothing else
+        same, near = sound_neighbours(joined)
+        stems = [p for p in parts if p not in _SUFFIXES]
+        heard = max((v for v in same | near if zipf(v) >= (3.0 if v in same else SAME_FLOOR) and v not in STOPWORDS
+                     and not any(v == t or _inflects(v, t) for t in stems)), key=zipf, default=None)
+        return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' sounds like '{heard}'") if heard else None
     if all(in_dictionary(p) for p in parts) and not copies_question:
         link = next(filter(None, (linked_to(p, related) for p in parts)), None)
         if link:
@@ -87,8 +115,9 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
     return Evidence("coined_word", WEIGHTS["near_sound_alike"], f"'{word}' is hyphenated but reads as no other word")
 
 
-# the sounds those endings add ("rocked" = "rock" + T); "-ed" is a syllable only after T or D
-_ENDING_SOUNDS = {("S",), ("Z",), ("T",), ("D",), ("IH", "Z"), ("AH", "Z"), ("ER",), ("ER", "Z"), ("IH", "NG"), ("IY",), ("L", "IY"), ("AH", "S", "T"), ("IH", "S", "T")}
+# the sounds those endings add ("rocked" = "rock" + T); "-ed" is a syllable only after T or D;
+# not "-y" (IY): "grave-y" is gravy, "tide-y" tidy
+_ENDING_SOUNDS = {("S",), ("Z",), ("T",), ("D",), ("IH", "Z"), ("AH", "Z"), ("ER",), ("ER", "Z"), ("IH", "NG"), ("L", "IY"), ("AH", "S", "T"), ("IH", "S", "T")}
 
 
 def _inflects(target: str, part: str) -> bool:

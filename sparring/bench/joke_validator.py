@@ -21,7 +21,7 @@ threshold, and the share of stored base-model completions (``evaluators/data/bas
 48 SmolLM2-135M completions for the jokes env's test prompts, from ``python -m
 sparring.bench.eval_jokes``) that pass the whole validator with their topic -- non-jokes that
 must keep failing.  And completions of trained models (``model_outputs_labelled.jsonl``: 150
-after SFT and 50 after SFT + GRPO that the referee passed on 2026-12-06, judged by hand, 14 real
+after SFT, 68 after SFT + GRPO, that a referee of 2026-12-06 passed, judged by hand, 15 real
 puns): the share of the non-puns that still pass -- where a policy trained against the referee
 finds its holes.
 
@@ -237,7 +237,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"| validations / s (1 thread) | {result['validations_per_second']} |",
     ]
     m = result["trained_model_outputs"]
-    for name in ("dev", "heldout", "sft", "sft+grpo"):
+    for name in ("dev", "heldout", "sft", "sft+grpo", "sft+grpo-tightened"):
         if name not in m:
             continue
         lines.append(f"| trained-model completions, {name} (n={m[name]['rows']}): non-puns passed / puns passed / precision | {m[name]['non_puns_passed']} / {m[name]['puns_passed']} / {m[name]['precision']} |")

@@ -245,6 +245,11 @@ def test_base_model_completions_mostly_fail():
     ("Why did the vending machine sleep at the beach?", "It wanted to see what showers would drink.", "april fools", False),
     ("Why did the farmer drop the vaccine?", "He was getting a little too frayed.", "farmer", False),
     ("Why did the ice cream truck stop?", "I scream, you scream.", "ice cream", True),          # still heard as "ice cream"
+    # the subject with an ending or misspelled reads as nothing new ("grave-y" does: gravy)
+    ("Why was the carousel so good at carousel-ing?", "It was always great at carousel-ing itself.", "carousels", False),
+    ("Why did the sloth stay up all night?", "It kept slothful.", "sloths", False),
+    ("What do raccoons call their baby raccoon?", "A racoon.", "raccoons", False),
+    ("What does a zombie put on its salad?", "Grave-y.", "halloween", True),
     # a subject word hidden in a coinage that reads as no word is no pun ("impasta" reads as one)
     ("How does a donut wish its meal was a pizza?", "It wanted a pizzairable.", "donuts", False),
 ])
@@ -254,16 +259,17 @@ def test_second_readings_must_touch_the_subject(question, answer, topic, passes)
 
 
 def test_trained_model_non_puns_do_not_regress():
-    """``evaluators/data/model_outputs_labelled.jsonl``: 200 completions of trained models (150 after
-    SFT, 50 after SFT + GRPO) that the referee of 2026-12-06 passed, judged by hand; 186 are no pun.
-    The tightened referee rejects over a third of those non-puns (63% still pass: the
-    semantic-field rules cannot tell a literal answer from a pun); this ratchet keeps it from sliding
+    """``evaluators/data/model_outputs_labelled.jsonl``: 218 completions of trained models (150 after
+    SFT, 50 after SFT + GRPO, 18 after SFT + GRPO against the tightened referee) that a referee of
+    2026-12-06 passed, judged by hand; 203 are no pun.  The current referee rejects about a third of
+    those non-puns (65% still pass: the semantic-field rules cannot tell a literal answer from a
+    pun, and a policy trained against them finds new holes); this ratchet keeps it from sliding
     back, and most of the real puns passing."""
     from sparring.bench.joke_validator import model_output_check
 
     result = model_output_check()
-    assert result["rows"] == 200 and result["puns"] == 14
-    assert result["all"]["non_puns_passed"] <= 0.65, result
+    assert result["rows"] == 218 and result["puns"] == 15
+    assert result["all"]["non_puns_passed"] <= 0.66, result
     assert result["all"]["puns_passed"] >= 0.75, result
 
 
