@@ -26,8 +26,10 @@ def coined_evidence(word: str, q_content: list[str] | None = None, related: list
         return None
     if any(word.endswith(sfx) and in_dictionary(word[: -len(sfx)]) for sfx in _INFLECTIONS):
         return None  # an inflection of a dictionary word ("kneaded"), not a coinage
-    if _on_the_subject(word, related or []):
-        return _blend(word, q_content or [], related or [])  # "eggcellent" reads as "excellent"; "slothful", "racoon" read as nothing new
+    if _on_the_subject(word, related or []):  # "eggcellent" reads as "excellent"; "slothful", "racoon" read as nothing new
+        blend = _blend(word, q_content or [], related or [])
+        target = reads_like(word)
+        return blend if blend and target and edit_distance(word, target) <= 2 else None
     for size in range(len(word) - 1, 3, -1):
         if size * 2 < len(word):
             break

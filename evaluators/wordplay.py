@@ -227,6 +227,7 @@ def _sound_evidence(answer_words: list[str], related: list[str]) -> list[Evidenc
     for rel in related:
         rel_phones = phones(rel)
         for word, word_phones in candidates:
+            said_again = any(same_word(word, r) for r in related)  # "seahorse" hiding "sea" of "sea lion" is no new reading
             if any(same_word(part, rel) for part in word.split()) or word.replace(" ", "") == rel:
                 continue
             for wp in word_phones:
@@ -238,9 +239,9 @@ def _sound_evidence(answer_words: list[str], related: list[str]) -> list[Evidenc
                         word.startswith(rel[:-1]) or rel.startswith(word[:-1])
                     ):
                         found.append(Evidence("near_homophone", WEIGHTS["near_homophone"], f"'{word}' sounds nearly like '{rel}'"))
-                    elif len(rp) >= 3 and len(wp) > len(rp) + 1 and contains(wp, rp) and _not_inflection(word, rel):
+                    elif len(rp) >= 3 and len(wp) > len(rp) + 1 and contains(wp, rp) and _not_inflection(word, rel) and not said_again:
                         found.append(Evidence("hidden_word", WEIGHTS["hidden_word"], f"'{word}' hides the sound of '{rel}'"))
-            if " " not in word and len(rel) >= 3 and rel in word and _not_inflection(word, rel) and (in_dictionary(word) or reads_like(word)):
+            if " " not in word and len(rel) >= 3 and rel in word and _not_inflection(word, rel) and (in_dictionary(word) or reads_like(word)) and not said_again:
                 found.append(Evidence("hidden_word", WEIGHTS["hidden_word"], f"'{word}' hides the word '{rel}'"))
     return found
 

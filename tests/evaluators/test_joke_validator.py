@@ -250,6 +250,10 @@ def test_base_model_completions_mostly_fail():
     ("Why did the sloth stay up all night?", "It kept slothful.", "sloths", False),
     ("What do raccoons call their baby raccoon?", "A racoon.", "raccoons", False),
     ("What does a zombie put on its salad?", "Grave-y.", "halloween", True),
+    ("Why did the snorkel win the argument?", "It was an ace at snorkelling.", "snorkels", False),
+    # the subject said again hides nothing new; said again and heard as another word it is a pun
+    ("What did the seahorse say to the sea lion?", "You're a good seahorse.", "seahorses", False),
+    ("Where do ghosts post their letters?", "At the ghost office.", "ghosts", True),
     # a subject word hidden in a coinage that reads as no word is no pun ("impasta" reads as one)
     ("How does a donut wish its meal was a pizza?", "It wanted a pizzairable.", "donuts", False),
 ])
@@ -262,14 +266,14 @@ def test_trained_model_non_puns_do_not_regress():
     """``evaluators/data/model_outputs_labelled.jsonl``: 218 completions of trained models (150 after
     SFT, 50 after SFT + GRPO, 18 after SFT + GRPO against the tightened referee) that a referee of
     2026-12-06 passed, judged by hand; 203 are no pun.  The current referee rejects about a third of
-    those non-puns (65% still pass: the semantic-field rules cannot tell a literal answer from a
+    those non-puns (64% still pass: the semantic-field rules cannot tell a literal answer from a
     pun, and a policy trained against them finds new holes); this ratchet keeps it from sliding
     back, and most of the real puns passing."""
     from sparring.bench.joke_validator import model_output_check
 
     result = model_output_check()
     assert result["rows"] == 218 and result["puns"] == 15
-    assert result["all"]["non_puns_passed"] <= 0.66, result
+    assert result["all"]["non_puns_passed"] <= 0.64, result
     assert result["all"]["puns_passed"] >= 0.75, result
 
 
