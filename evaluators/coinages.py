@@ -27,9 +27,8 @@ def coined_evidence(word: str, q_content: list[str] | None = None, related: list
     if any(word.endswith(sfx) and in_dictionary(word[: -len(sfx)]) for sfx in _INFLECTIONS):
         return None  # an inflection of a dictionary word ("kneaded"), not a coinage
     if _on_the_subject(word, related or []):  # "eggcellent" reads as "excellent"; "slothful", "racoon" read as nothing new
-        blend = _blend(word, q_content or [], related or [])
         target = reads_like(word)
-        return blend if blend and target and edit_distance(word, target) <= 2 else None
+        return _blend(word, q_content or [], related or []) if target and edit_distance(word, target) <= 2 else None
     for size in range(len(word) - 1, 3, -1):
         if size * 2 < len(word):
             break
@@ -44,7 +43,7 @@ def coined_evidence(word: str, q_content: list[str] | None = None, related: list
 
 
 # endings that make a subject word into another part of speech, not into another word
-_SUFFIXES = frozenset("s es ed d ing er ers est ly y ness ful ish ist ists ism wise like ed ling lings".split())
+_SUFFIXES = frozenset("s es ed d ing er ers est ly y ness ful ish ist ists ism wise like ling lings".split())
 
 
 def _on_the_subject(word: str, related: list[str]) -> bool:

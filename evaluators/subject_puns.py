@@ -24,6 +24,8 @@ SUBJECT_DOUBLE_MAX_ZIPF = 5.5
 BRIDGE_MAX_ZIPF, HIDDEN_MAX_ZIPF = 4.5, 4.0
 # an answer word this common ("little", "making", "answer") is used plainly, not re-cut into two words
 EVERYDAY_ZIPF = 5.0
+# function words whose re-cut into other words is chance ("to see" as "two sea"); "I scream" stays
+_RECUT_BLOCKERS = STOPWORDS - {"i"}
 # a reused subject word right after one of these is still the thing itself ("the bear")
 _DETERMINERS = frozenset("a an the this that these those its his her my your their our some any".split())
 
@@ -184,7 +186,7 @@ def subject_evidence(question: str, answer_tokens: list[str], answer_words: list
         p1, p2 = phones(w1), phones(w2)
         if not (p1 and p2):
             continue
-        if {w1, w2} & (STOPWORDS - {"i"}):
+        if {w1, w2} & _RECUT_BLOCKERS:
             continue  # "to see" as "two sea", "keep it" as "key pit": function words re-cut by chance
         for left, right in two_word_readings(p1[0] + p2[0]):
             if {left, right} & {w1, w2} or {left, right} & STOPWORDS:

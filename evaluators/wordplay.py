@@ -224,10 +224,11 @@ def _sound_evidence(answer_words: list[str], related: list[str]) -> list[Evidenc
     for (w1, p1), (w2, p2) in zip(candidates, candidates[1:]):
         if p1 and p2:
             candidates.append((f"{w1} {w2}", (p1[0] + p2[0],)))
+    # the subject said again hides nothing new ("seahorse" hiding "sea" of "sea lion")
+    said_again = {word for word, _ in candidates if any(same_word(word, r) for r in related)}
     for rel in related:
         rel_phones = phones(rel)
         for word, word_phones in candidates:
-            said_again = any(same_word(word, r) for r in related)  # "seahorse" hiding "sea" of "sea lion" is no new reading
             if any(same_word(part, rel) for part in word.split()) or word.replace(" ", "") == rel:
                 continue
             for wp in word_phones:
@@ -239,9 +240,9 @@ def _sound_evidence(answer_words: list[str], related: list[str]) -> list[Evidenc
                         word.startswith(rel[:-1]) or rel.startswith(word[:-1])
                     ):
                         found.append(Evidence("near_homophone", WEIGHTS["near_homophone"], f"'{word}' sounds nearly like '{rel}'"))
-                    elif len(rp) >= 3 and len(wp) > len(rp) + 1 and contains(wp, rp) and _not_inflection(word, rel) and not said_again:
+                    elif len(rp) >= 3 and len(wp) > len(rp) + 1 and contains(wp, rp) and _not_inflection(word, rel) and word not in said_again:
                         found.append(Evidence("hidden_word", WEIGHTS["hidden_word"], f"'{word}' hides the sound of '{rel}'"))
-            if " " not in word and len(rel) >= 3 and rel in word and _not_inflection(word, rel) and (in_dictionary(word) or reads_like(word)) and not said_again:
+            if " " not in word and len(rel) >= 3 and rel in word and _not_inflection(word, rel) and (in_dictionary(word) or reads_like(word)) and word not in said_again:
                 found.append(Evidence("hidden_word", WEIGHTS["hidden_word"], f"'{word}' hides the word '{rel}'"))
     return found
 

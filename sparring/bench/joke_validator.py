@@ -133,16 +133,17 @@ def model_output_check(path: Path | None = None) -> dict[str, Any]:
     SFT + GRPO): every row passed the validator of 2026-12-06 and was then judged by hand.  What a trained policy learns to
     produce is where a rule-based referee gets fooled: the share of these non-puns that still pass
     is the figure to keep low, per half (dev guided the rules, heldout did not)."""
-    path = path or _data_path().with_name("model_outputs_labelled.jsonl")
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    out: dict[str, Any] = {"rows": len(rows), "puns": sum(bool(r["label"]) for r in rows)}
-    sources = sorted({r.get("source", "") for r in rows})
-    for name in ("dev", "heldout", "all", *sources):
-        sub = [r for r in rows if name == "all" or half_of(r["text"]) == name or r.get("source") == name]
-        passed = [(bool(r["label"]), validate_joke(r["text"], topic=r.get("topic")).passed) for r in sub]
-        bad = [p for label, p in passed if not label]
-        good = [p for label, p in passed if label]
-        out[name] = {
+    rows = load_labelled(path or _data_path().with_name("model_outputs_labelled.jsonl"))
+    verdicts = [(bool(r["label"]), validate_joke(r["text"], topic=r.get("topic")).passed) for r in rows]
+    groups: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    for r, v in zip(rows, verdicts):
+        for name in ("all", half_of(r["text"]), r.get("source", "")):
+            groups[name].append(v)
+    out: dict[str, Any] = {"rows": len(rows), "puns": sum(label for label, _ in verdicts), "groups": {}}
+    for name, sub in groups.items():
+        bad = [p for label, p in sub if not label]
+        good = [p for label, p in sub if label]
+        out["groups"][name] = {
             "rows": len(sub),
             "non_puns_passed": round(sum(bad) / len(bad), 4) if bad else None,
             "puns_passed": round(sum(good) / len(good), 4) if good else None,
@@ -236,11 +237,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"| base-model completions passed (n={result['base_model_completions']}) | {result['base_model_pass_rate']} |",
         f"| validations / s (1 thread) | {result['validations_per_second']} |",
     ]
-    m = result["trained_model_outputs"]
-    for name in ("dev", "heldout", "sft", "sft+grpo", "sft+grpo-tightened"):
-        if name not in m:
-            continue
-        lines.append(f"| trained-model completions, {name} (n={m[name]['rows']}): non-puns passed / puns passed / precision | {m[name]['non_puns_passed']} / {m[name]['puns_passed']} / {m[name]['precision']} |")
+    for name, g in result["trained_model_outputs"]["groups"].items():
+        if name != "all":
+            lines.append(f"| trained-model completions, {name} (n={g['rows']}): non-puns passed / puns passed / precision | {g['non_puns_passed']} / {g['puns_passed']} / {g['precision']} |")
     for point in result["threshold_curve"]:
         lines.append(f"| wordplay threshold {point['threshold']} ({point['half']}): precision / recall | {point['precision']} / {point['recall']} |")
     for kind, info in result["per_kind"].items():

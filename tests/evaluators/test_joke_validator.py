@@ -273,8 +273,8 @@ def test_trained_model_non_puns_do_not_regress():
 
     result = model_output_check()
     assert result["rows"] == 218 and result["puns"] == 15
-    assert result["all"]["non_puns_passed"] <= 0.64, result
-    assert result["all"]["puns_passed"] >= 0.75, result
+    assert result["groups"]["all"]["non_puns_passed"] <= 0.64, result
+    assert result["groups"]["all"]["puns_passed"] >= 0.75, result
 
 
 @pytest.mark.slow
