@@ -1,8 +1,9 @@
 """``RolloutWorker``: the Ray actor that samples completions and scores them with the env's referee.
 
 Each actor owns one generation engine (``rl/engines``) and one env (its own Stockfish process for
-chess).  Rewards are computed inside the actor right after each prompt's group is generated, on a
-scoring thread, so referee time overlaps the next group's generation; ``gen_seconds`` and
+chess).  The engine decodes several prompts' groups as one batch (``Engine.groups_per_call``; a system
+prompt they share once); rewards are computed inside the actor right after each batch is generated, on
+a scoring thread, so referee time overlaps the next batch's generation; ``gen_seconds`` and
 ``reward_seconds`` are measured apart.  The pool (``rl/pool.py``) creates the actors; used alone::
 
     w = RolloutWorker.options(num_cpus=1).remote("rollout-0", cfg.model_dump(), base_dir, "hf")
@@ -28,7 +29,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import ray
 
@@ -80,6 +81,15 @@ def _quiet() -> None:
         pass
 
 
+def head_token_ids(tokenizer: Any, messages: Sequence[dict[str, str]]) -> list[int]:
+    """Token ids of the chat before its last message (the system prompt and examples that prompts
+    share); a prompt is split there for the engine when they are a prefix of its own ids."""
+    if len(messages) < 2:
+        return []
+    text = tokenizer.apply_chat_template([dict(m) for m in messages[:-1]], tokenize=False)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 @ray.remote(max_restarts=DEFAULT_MAX_RESTARTS, max_task_retries=DEFAULT_MAX_TASK_RETRIES)
 class RolloutWorker:
     """One engine + one referee; see the module docstring."""
@@ -98,6 +108,7 @@ class RolloutWorker:
         self._scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="referee")
         self._scorer.submit(self._warm_up_referee)  # the first scores queue behind it, not a step's wall time
         self._opponents: dict[int, Any] = {}
+        self._heads: dict[tuple[tuple[str, str], ...], list[int]] = {}  # chat before the last message -> its token ids
         self.env_rebuilds = 0
 
     def _warm_up_referee(self) -> None:
@@ -154,6 +165,15 @@ class RolloutWorker:
         text = tok.apply_chat_template(list(prompt.messages), tokenize=False, add_generation_prompt=True)
         return list(tok(text, add_special_tokens=False)["input_ids"])
 
+    def _prefix_len(self, prompt: Prompt, ids: list[int]) -> int:
+        head = tuple((m["role"], m["content"]) for m in prompt.messages[:-1])
+        if head not in self._heads:
+            if len(self._heads) >= 64:
+                self._heads.clear()
+            self._heads[head] = head_token_ids(self.engine.tokenizer, prompt.messages)
+        k = len(self._heads[head])
+        return k if k and ids[:k] == self._heads[head] else 0
+
     def _rebuild_env(self) -> None:
         from sparring.envs.base import make_env
 
@@ -195,17 +215,25 @@ class RolloutWorker:
         return ids, group, time.perf_counter() - started
 
     def generate(self, prompts: list[dict[str, Any]], n: int, sampling: SamplingParams, step: int, expected_version: int | None = None) -> list[Sample]:
-        """``n`` scored completions per prompt, in (prompt, k) order."""
+        """``n`` scored completions per prompt, in (prompt, k) order.  The engine decodes as many
+        groups together as it batches (``Engine.groups_per_call``); the referee scores each batch on
+        its thread while the next one is generated."""
         self._check_version(expected_version)
+        parsed = [Prompt.from_dict(d) for d in prompts]
+        per_call = self.engine.groups_per_call(n)
         pending = []
-        for d in prompts:
-            prompt = Prompt.from_dict(d)
-            ids, group, gen_seconds = self._group(prompt, n, sampling, step)
-            future = self._scorer.submit(self._score, [prompt] * n, [c.text for c in group])
-            pending.append((prompt, ids, group, gen_seconds, future))
+        for lo in range(0, len(parsed), per_call):
+            batch = parsed[lo : lo + per_call]
+            ids = [self._render(p) for p in batch]
+            seeds = [[completion_seed(sampling.seed, step, p.id, k) for k in range(n)] for p in batch]
+            started = time.perf_counter()
+            groups = self.engine.generate(ids, n, sampling, seeds, prefix_lens=[self._prefix_len(p, i) for p, i in zip(batch, ids)])
+            gen_seconds = (time.perf_counter() - started) / len(batch)
+            for p, i, g in zip(batch, ids, groups):
+                pending.append((p, i, g, gen_seconds, self._scorer.submit(self._score, [p] * n, [c.text for c in g])))
         out: list[Sample] = []
-        for prompt, ids, group, gen_seconds, future in pending:
-            out += self._samples(prompt, ids, group, future.result(), gen_seconds, step)
+        for p, i, g, gen_seconds, future in pending:
+            out += self._samples(p, i, g, future.result(), gen_seconds, step)
         return out
 
     # -- chess self-play -------------------------------------------------------------------------

@@ -5,9 +5,11 @@ version arrives as a LoRA adapter GGUF that is hot-swapped onto it (``llama_adap
 ``llama_set_adapters_lora``, the KV cache cleared), so a sync moves a few MB and takes milliseconds.
 A policy without LoRA arrives as a whole merged GGUF, written atomically and reloaded.
 
-Decoding uses llama.cpp's low-level API directly: the n completions of a prompt are n sequences of
-one context with a unified KV cache — the prompt is decoded once and shared (``llama_memory_seq_cp``)
-and every step decodes one token for each live sequence in a single batch.  Logits are read per
+Decoding uses llama.cpp's low-level API directly: the n completions of every prompt of a call are
+sequences of one context with a unified KV cache (up to ``n_seq_max`` at once) — a prefix the prompts
+share (the system message and examples before the last turn) is decoded once, each prompt's rest once,
+both shared with its n sequences (``llama_memory_seq_cp``), and every step decodes one token for each
+live sequence of every prompt in a single batch.  Logits are read per
 sequence and sampled by the shared numpy sampler (``rl/engines/base.py``), which also records each
 token's logprob; ``logprobs()`` decodes a sequence teacher-forced for the sync probe.
 
@@ -133,20 +135,38 @@ class _Context:
 
 
 class _LlamaStepper(GroupStepper):
-    def __init__(self, c: _Context, prompt: list[int], n: int):
-        self.c, self.n, self.pos = c, n, len(prompt)
+    """The ``n`` continuations of each of several prompts as one batch: group g's rows are sequences
+    ``g*n .. g*n+n-1``.  Each distinct prompt prefix (``prefix_lens``) is decoded once and copied to
+    the groups that share it; each prompt's remainder is decoded alone, so its numbers never depend
+    on the other prompts of the batch (llama.cpp picks other kernels for larger batches)."""
+
+    def __init__(self, c: _Context, prompts: list[list[int]], n: int, prefix_lens: list[int]):
+        self.c, self.n = c, n
         c.clear()
-        self._first = c.decode_sequence(prompt, 0, 0, len(prompt) - 1)[-1]
-        for k in range(1, n):
-            c.lc.llama_memory_seq_cp(c.memory, 0, k, 0, len(prompt))
-        self.rows = np.empty((n, c.n_vocab), dtype=np.float32)
+        owner: dict[tuple[int, ...], int] = {}  # prefix -> the sequence that holds its KV cells
+        firsts = []
+        for g, (prompt, k) in enumerate(zip(prompts, prefix_lens)):
+            seq, k = g * n, k if 0 < k < len(prompt) else 0
+            if k:
+                key = tuple(prompt[:k])
+                if key in owner:
+                    c.lc.llama_memory_seq_cp(c.memory, owner[key], seq, 0, k)
+                else:
+                    c.decode_sequence(prompt[:k], seq, 0, k)
+                    owner[key] = seq
+            firsts.append(c.decode_sequence(prompt[k:], seq, k, len(prompt) - k - 1)[-1])
+            for j in range(1, n):
+                c.lc.llama_memory_seq_cp(c.memory, seq, seq + j, 0, len(prompt))
+        self._first = np.repeat(np.stack(firsts), n, axis=0)
+        self.pos = np.repeat([len(p) for p in prompts], n)
+        self.rows = np.empty_like(self._first)
 
     def first(self) -> np.ndarray:
-        return np.broadcast_to(self._first, (self.n, self._first.shape[-1]))
+        return self._first
 
     def advance(self, tokens: list[int], done: list[bool]) -> np.ndarray:
-        live = [k for k in range(self.n) if not done[k]]
-        rows = self.c.decode([tokens[k] for k in live], [self.pos] * len(live), live, [True] * len(live))
+        live = [k for k in range(len(tokens)) if not done[k]]
+        rows = self.c.decode([tokens[k] for k in live], [int(self.pos[k]) for k in live], live, [True] * len(live))
         for k, row in zip(live, rows):
             self.rows[k] = row
         self.pos += 1
@@ -221,17 +241,51 @@ class LlamaCppEngine(Engine):
     # -- generation and probing -----------------------------------------------------------------
 
     def _start_group(self, prompt: list[int], n: int) -> GroupStepper:
-        return _LlamaStepper(self.c, prompt, n)
+        return _LlamaStepper(self.c, [prompt], n, [0])
 
-    def _sample_group(self, prompt: list[int], n: int, sampling: SamplingParams, seeds: list[int]) -> list[Completion]:
-        room = (self.n_ctx - len(prompt)) // max(1, sampling.max_new_tokens)
-        rows = max(1, min(self.n_seq_max, room))
+    def _check_fits(self, prompt: list[int], sampling: SamplingParams) -> None:
         if len(prompt) + sampling.max_new_tokens > self.n_ctx:
             raise UserInputError(f"prompt of {len(prompt)} tokens + {sampling.max_new_tokens} new tokens exceeds the llama.cpp context ({self.n_ctx})", where="model.max_seq_len", fix="raise model.max_seq_len or shorten the prompts")
+
+    def _sample_group(self, prompt: list[int], n: int, sampling: SamplingParams, seeds: list[int]) -> list[Completion]:
+        """A group larger than the context holds, in chunks of rows (the prompt decoded per chunk)."""
+        self._check_fits(prompt, sampling)
+        room = (self.n_ctx - len(prompt)) // max(1, sampling.max_new_tokens)
+        rows = max(1, min(self.n_seq_max, room))
         out: list[Completion] = []
         for lo in range(0, n, rows):
             chunk = seeds[lo : lo + rows]
             out += super()._sample_group(prompt, len(chunk), sampling, chunk)
+        return out
+
+    def groups_per_call(self, n: int) -> int:
+        return max(1, self.n_seq_max // max(1, n))
+
+    def _generate_groups(self, prompts: list[list[int]], n: int, sampling: SamplingParams, seeds: list[list[int]], prefix_lens: list[int]) -> list[list[Completion]]:
+        """Whole groups decoded together, as many as ``n_seq_max`` sequences and the context hold."""
+        if n > self.n_seq_max:
+            return super()._generate_groups(prompts, n, sampling, seeds, prefix_lens)
+        out: list[list[Completion]] = []
+        i = 0
+        while i < len(prompts):
+            if len(prompts[i]) + n * sampling.max_new_tokens > self.n_ctx:  # one group alone overflows: rows in chunks
+                out.append(self._sample_group(prompts[i], n, sampling, seeds[i]))
+                i += 1
+                continue
+            j, prefixes, cells = i, set(), 0
+            while j < len(prompts) and (j - i + 1) * n <= self.n_seq_max:
+                k = prefix_lens[j] if 0 < prefix_lens[j] < len(prompts[j]) else 0
+                key = tuple(prompts[j][:k])
+                more = (0 if key in prefixes else k) + len(prompts[j]) - k + n * sampling.max_new_tokens
+                if cells + more > self.n_ctx:
+                    break
+                prefixes.add(key)
+                cells += more
+                j += 1
+            stepper = _LlamaStepper(self.c, prompts[i:j], n, prefix_lens[i:j])
+            rows = self._sample_rows(stepper, sampling, [s for group in seeds[i:j] for s in group])
+            out += [rows[g * n : (g + 1) * n] for g in range(j - i)]
+            i = j
         return out
 
     def logprobs(self, token_ids: Sequence[int], start: int) -> list[float]:

@@ -143,6 +143,25 @@ def test_sampler_greedy_and_nucleus():
     assert {1, 2} <= drawn
 
 
+def test_sampler_draws_from_the_softmax_across_vocabulary_blocks():
+    from sparring.rl.engines.base import SAMPLE_BLOCK, log_softmax
+
+    rng = np.random.default_rng(0)
+    levels = np.array([0.0, 1.0, 2.0, -1.0, 0.5], dtype=np.float32)
+    logits = np.tile(levels, 130)  # 650 tokens: two full blocks and a padded third
+    logits[SAMPLE_BLOCK + 7] = -np.inf  # a masked token is never drawn
+    probs = np.exp(log_softmax(logits / 0.7))
+    draws = [sample_token(logits, 0.7, 1.0, rng) for _ in range(30000)]
+    tokens = np.array([t for t, _ in draws])
+    assert tokens.max() < logits.size and SAMPLE_BLOCK + 7 not in set(tokens.tolist())
+    assert all(abs(lp - float(np.log(probs[t]))) < 1e-5 for t, lp in draws[:200])
+    for expected, observed in ((probs[i::5].sum(), np.isin(tokens % 5, [i]).mean()) for i in range(5)):  # mass per logit level
+        assert abs(observed - expected) < 5 * np.sqrt(expected / len(tokens))
+    for b in range(3):  # mass per block
+        expected = probs[b * SAMPLE_BLOCK : (b + 1) * SAMPLE_BLOCK].sum()
+        assert abs(np.mean(tokens // SAMPLE_BLOCK == b) - expected) < 5 * np.sqrt(expected / len(tokens))
+
+
 def test_vllm_without_cuda_is_a_user_error(tiny_base):
     import torch
 
@@ -157,3 +176,50 @@ def test_bad_sampling_and_engine_names_are_user_errors(tiny_base):
         SamplingParams(temperature=-1.0)
     with pytest.raises(UserInputError, match="unknown engine"):
         make_engine("llamacpp2", tiny_base)
+
+
+@pytest.fixture(scope="module")
+def chats_sharing_a_head(tiny_tokenizer):
+    """Three chats with the same system prompt and example turn and different last questions, as
+    prompt ids, and the token length of that shared head."""
+    from sparring.rl.worker import head_token_ids
+
+    head = [{"role": "system", "content": "You answer with one short dad joke about the topic you are given."},
+            {"role": "user", "content": "Topic: bread"}, {"role": "assistant", "content": "Q: Why did the loaf rise? A: It kneaded to."}]
+    prompts = []
+    for topic in ("chess", "the moon", "umbrellas"):
+        messages = head + [{"role": "user", "content": f"Topic: {topic}"}]
+        text = tiny_tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        prompts.append(tiny_tokenizer(text, add_special_tokens=False)["input_ids"])
+    head_ids = head_token_ids(tiny_tokenizer, head + [{"role": "user", "content": "Topic: chess"}])
+    assert 0 < len(head_ids) < min(map(len, prompts)) and all(p[: len(head_ids)] == head_ids for p in prompts)
+    assert head_token_ids(tiny_tokenizer, head[:1]) == []  # a one-message chat has no head to share
+    return prompts, len(head_ids)
+
+
+def test_llamacpp_decodes_a_shared_head_once_and_the_groups_as_one_batch(engines, chats_sharing_a_head, monkeypatch):
+    engine = engines["llamacpp"]
+    prompts, k = chats_sharing_a_head
+    sampling = SamplingParams(max_new_tokens=6, temperature=1.0, seed=1)
+    seeds = [[completion_seed(1, 0, str(i), j) for j in range(2)] for i in range(3)]
+    calls: list[int] = []
+    decode = engine.c.decode
+    monkeypatch.setattr(engine.c, "decode", lambda tokens, *a, **kw: calls.append(len(tokens)) or decode(tokens, *a, **kw))
+    groups = engine.generate(prompts, 2, sampling, seeds, prefix_lens=[k] * 3)
+    rows = [c for g in groups for c in g]
+    # the head once, each prompt's rest once, then one token per live row per step (the last sampled one is not decoded)
+    assert sum(calls) == k + sum(len(p) - k for p in prompts) + sum(len(c.ids) - 1 for c in rows)
+    steps = max(len(c.ids) for c in rows) - 1
+    assert len(calls) == 1 + len(prompts) + steps  # every step of the 6 rows is one batch
+    # split at its own head, a prompt samples the same whatever else is in the batch, and the batch
+    # respects n_seq_max (2 groups of 2 per call) without changing a token
+    alone = [engine.generate([p], 2, sampling, [s], prefix_lens=[k])[0] for p, s in zip(prompts, seeds)]
+    assert [[c.ids for c in g] for g in groups] == [[c.ids for c in g] for g in alone]
+    assert engine.groups_per_call(2) == engine.n_seq_max // 2
+    monkeypatch.setattr(engine, "n_seq_max", 4)
+    assert [[c.ids for c in g] for g in engine.generate(prompts, 2, sampling, seeds, prefix_lens=[k] * 3)] == [[c.ids for c in g] for g in groups]
+    # the recorded logprobs are still the policy's own (teacher forcing decodes the prompt in one
+    # piece, the split prompt a little differently: llama.cpp's kernels depend on the batch size)
+    for p, g in zip(prompts, groups):
+        for c in g:
+            assert np.allclose(engine.logprobs(p + c.ids, len(p)), c.logprobs, atol=1e-2)
