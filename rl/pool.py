@@ -123,7 +123,7 @@ class RolloutPool:
     def _engine_options(self, work_dir: str | Path | None) -> dict[str, Any]:
         rollout = self.cfg.rl.rollout
         options: dict[str, Any] = {"dtype": self.cfg.model.dtype, "n_ctx": self.cfg.model.max_seq_len + rollout.max_new_tokens,
-                                   "max_new_tokens": rollout.max_new_tokens, "n_seq_max": min(64, max(self.cfg.rl.num_generations, 1))}
+                                   "max_new_tokens": rollout.max_new_tokens, "n_seq_max": min(64, max(self.cfg.rl.num_generations, rollout.batch_rows))}
         if self.engine == "llamacpp":
             from sparring.rl.engines.gguf_policy import cached_base_gguf
 
@@ -293,8 +293,15 @@ class RolloutPool:
         counts["failures"] = failures
         return results, counts
 
-    def _shards(self, items: list[Any]) -> list[list[Any]]:
+    def groups_per_call(self, n: int) -> int:
+        """Prompts' groups of ``n`` a worker's engine decodes as one batch (``rl.rollout.batch_rows``)."""
+        return max(1, self.engine_options["n_seq_max"] // n) if self.engine == "llamacpp" else 1
+
+    def _shards(self, items: list[Any], per_call: int = 1) -> list[list[Any]]:
+        """Two shards per worker (a faster worker takes more), but a shard fills an engine batch of
+        ``per_call`` items as long as every worker still gets one."""
         size = max(1, math.ceil(len(items) / (2 * len(self.workers))))
+        size = max(size, min(per_call, math.ceil(len(items) / len(self.workers))))
         return [items[i : i + size] for i in range(0, len(items), size)]
 
     def generate(self, prompts: Sequence[Prompt], n: int, sampling: SamplingParams, step: int) -> list[Sample]:
@@ -306,7 +313,7 @@ class RolloutPool:
         started = time.perf_counter()
         version = self.version
         results, counts = self._run_shards(
-            self._shards(list(prompts)),
+            self._shards(list(prompts), self.groups_per_call(n)),
             lambda w, shard: w.generate.remote([p.to_dict() for p in shard], n, sampling, step, version),
         )
         expected = [f"{step}-{pid}-{k}" for pid in ids for k in range(n)]

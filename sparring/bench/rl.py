@@ -13,7 +13,7 @@ mean completion length (the cap is the same; EOS makes the real lengths differ a
 one-time startup of each side (Ray, actors, the base GGUF), listed apart.
 
     python -m sparring.bench.rl [--steps 4] [--batch-size 8] [--num-generations 4] [--max-new-tokens 32]
-                                [--workers 2] [--learner-bf16] [--keep-dropout] [--out DIR]
+                                [--workers 1] [--learner-bf16] [--keep-dropout] [--out DIR]
 
 Prints the JSON and a markdown table.  The machine may be shared: the load average is recorded.
 """
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--num-generations", type=int, default=4)
     ap.add_argument("--max-new-tokens", type=int, default=32)
-    ap.add_argument("--workers", type=int, default=2, help="sparring rollout actors (2 cores: 2 actors x 1 thread)")
+    ap.add_argument("--workers", type=int, default=1, help="sparring rollout actors, 2 threads in all (1 actor x 2 threads decodes both prompts' groups in one batch: ~15%% faster than 2 x 1 on 2 cores)")
     ap.add_argument("--quant", default="q8_0", choices=["f32", "f16", "q8_0"], help="GGUF type of the rollout policy")
     ap.add_argument("--learner-bf16", action="store_true", help="both learners (sparring and TRL) under bf16 autocast")
     ap.add_argument("--keep-dropout", action="store_true", help="both learners keep LoRA dropout (rl.disable_dropout=false): the before of that change")

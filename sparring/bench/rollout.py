@@ -8,8 +8,9 @@ temperature 1 with no top-k/top-p/penalties, on 2 CPU cores:
   embedded package ships (ANCHORS: ~100 tok/s for one sequence);
 - ``sparring llamacpp engine``: one group = n sequences decoded together (unified KV, shared prompt),
   2 threads, in-process;
-- ``sparring RolloutPool``: the real rollout path — 2 Ray actors x 1 thread, rewards computed in the
-  actors (the jokes referee), tokens/s over the wall time of ``pool.generate``;
+- ``sparring RolloutPool``: the real rollout path — 2 Ray actors x 1 thread, and 1 actor x 2 threads
+  (one actor decodes several prompts' groups in one batch, their shared system prompt once), rewards
+  computed in the actors (the jokes referee), tokens/s over the wall time of ``pool.generate``;
 - ``transformers generate``: ``model.generate(num_return_sequences=n)`` fp32 (what TRL's GRPOTrainer
   does without vLLM), and one sequence at a time (ANCHORS: ~14 tok/s); plus sparring's hf engine.
 
@@ -75,12 +76,12 @@ def raw_llamacpp(gguf: Path, prompt_ids: list[list[int]], n: int, max_new: int, 
     return run
 
 
-def sparring_engine(engine: Any, prompt_ids: list[list[int]], n: int, max_new: int) -> Callable[[], int]:
+def sparring_engine(engine: Any, prompt_ids: list[list[int]], n: int, max_new: int, prefix_lens: list[int] | None = None) -> Callable[[], int]:
     from sparring.rl.engines.base import SamplingParams
 
     sampling = SamplingParams(max_new_tokens=max_new, temperature=1.0, top_p=1.0, seed=0)
     engine.generate(prompt_ids[:1], 1, SamplingParams(max_new_tokens=4))  # warm-up
-    return lambda: sum(len(c.ids) for g in engine.generate(prompt_ids, n, sampling) for c in g)
+    return lambda: sum(len(c.ids) for g in engine.generate(prompt_ids, n, sampling, prefix_lens=prefix_lens) for c in g)
 
 
 def hf_generate(model: Any, tokenizer: Any, prompt_ids: list[list[int]], n: int, max_new: int, batched: bool) -> Callable[[], int]:
@@ -115,7 +116,7 @@ def hf_generate(model: Any, tokenizer: Any, prompt_ids: list[list[int]], n: int,
     return run
 
 
-def pool_rollout(base_dir: Path, prompts: list[Any], n: int, max_new: int) -> tuple[Callable[[], int], Any]:
+def pool_rollout(base_dir: Path, prompts: list[Any], n: int, max_new: int, workers: int) -> tuple[Callable[[], int], Any]:
     from sparring.config import RunConfig
     from sparring.raycluster import start_ray
     from sparring.rl.engines.base import SamplingParams
@@ -124,7 +125,7 @@ def pool_rollout(base_dir: Path, prompts: list[Any], n: int, max_new: int) -> tu
     cfg = RunConfig.model_validate({
         "seed": 0, "env": {"name": "jokes"},
         "rl": {"num_generations": n, "batch_size": n * 2,
-               "rollout": {"engine": "llamacpp", "num_workers": 2, "num_cpus_per_worker": 1, "threads_per_worker": 1, "max_new_tokens": max_new}},
+               "rollout": {"engine": "llamacpp", "num_workers": workers, "num_cpus_per_worker": 1, "threads_per_worker": max(1, 2 // workers), "max_new_tokens": max_new}},
         "ray": {"num_cpus": 2, "dashboard": False},
     })
     start_ray(cfg.ray)
@@ -160,6 +161,13 @@ def run(quick: bool = False, *, n_prompts: int = 8, n: int = 4, max_new: int = 3
     engine = make_engine("llamacpp", base_dir, threads=threads, options={"base_gguf": str(q8), "n_seq_max": n, "max_new_tokens": max_new})
     rows.append(_measure("sparring llamacpp engine, q8_0", sparring_engine(engine, prompt_ids, n, max_new), f"{n} sequences per group in one batch"))
     engine.close()
+    from sparring.rl.worker import head_token_ids
+
+    heads = [len(head_token_ids(tokenizer, p.messages)) for p in prompts]
+    engine = make_engine("llamacpp", base_dir, threads=threads, options={"base_gguf": str(q8), "n_seq_max": 16, "max_new_tokens": max_new})
+    rows.append(_measure("sparring llamacpp engine, q8_0, groups batched", sparring_engine(engine, prompt_ids, n, max_new, heads),
+                         f"{16 // n} prompts' groups per batch, shared system prompt decoded once"))
+    engine.close()
     torch.set_num_threads(threads)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32).eval()
     rows.append(_measure("transformers generate, fp32, group batched", hf_generate(model, tokenizer, prompt_ids, n, max_new, True), f"num_return_sequences={n} (TRL's path)"))
@@ -168,14 +176,18 @@ def run(quick: bool = False, *, n_prompts: int = 8, n: int = 4, max_new: int = 3
     hf = make_engine("hf", base_dir, threads=threads)
     rows.append(_measure("sparring hf engine, fp32", sparring_engine(hf, prompt_ids, n, max_new), "group batched, numpy sampler"))
     hf.close()
-    pool_run, pool = pool_rollout(base_dir, prompts, n, max_new)
-    try:
-        row = _measure("sparring RolloutPool, llamacpp q8_0, 2 actors x 1 thread", pool_run, "rewards computed in the actors; CPU time is in the actors")
-        row["tokens_per_cpu_second"] = None
-        row["pool_stats"] = pool.last_stats
-        rows.append(row)
-    finally:
-        pool.close()
+    for workers, label in ((2, "2 actors x 1 thread"), (1, "1 actor x 2 threads")):
+        pool_run, pool = pool_rollout(base_dir, prompts, n, max_new, workers)
+        try:
+            row = _measure(f"sparring RolloutPool, llamacpp q8_0, {label}", pool_run, "rewards computed in the actors; CPU time is in the actors")
+            row["tokens_per_cpu_second"] = None
+            row["pool_stats"] = pool.last_stats
+            rows.append(row)
+        finally:
+            pool.close()
+            import ray
+
+            ray.shutdown()  # the next pool starts its own Ray with the 2 CPUs free
     by = {r["name"]: r["tokens_per_second"] for r in rows}
     hf_batched = by["transformers generate, fp32, group batched"] or 1e-9
     result = {
@@ -187,7 +199,7 @@ def run(quick: bool = False, *, n_prompts: int = 8, n: int = 4, max_new: int = 3
         "ratios": {
             "engine_vs_raw_llamacpp_q8": round(by["sparring llamacpp engine, q8_0"] / (by["llama-cpp-python raw, q8_0"] or 1e-9), 2),
             "engine_vs_transformers_batched": round(by["sparring llamacpp engine, q8_0"] / hf_batched, 2),
-            "pool_vs_transformers_batched": round(by["sparring RolloutPool, llamacpp q8_0, 2 actors x 1 thread"] / hf_batched, 2),
+            "pool_vs_transformers_batched": round(max(by["sparring RolloutPool, llamacpp q8_0, 2 actors x 1 thread"], by["sparring RolloutPool, llamacpp q8_0, 1 actor x 2 threads"]) / hf_batched, 2),
         },
     }
     result["summary"] = {r["name"]: r["tokens_per_second"] for r in rows}
@@ -210,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--n", type=int, default=4, help="completions per prompt (the group size)")
     ap.add_argument("--max-new-tokens", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=2, help="compute threads of the in-process rows (the pool always runs 2 actors x 1 thread)")
+    ap.add_argument("--threads", type=int, default=2, help="compute threads of the in-process rows (the pool rows run 2 actors x 1 thread and 1 actor x 2 threads)")
     ap.add_argument("--quick", action="store_true", help="2 prompts x 16 tokens (smoke size)")
     ap.add_argument("--out", type=Path, default=None, help="also write bench_rollout.json and .md here")
     args = ap.parse_args(argv)

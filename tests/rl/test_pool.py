@@ -67,6 +67,19 @@ def test_lora_sync_through_the_object_store_and_max_staleness(pool, cfg, prompts
     assert {s.policy_version for s in samples} == {1}
 
 
+def test_shards_fill_an_engine_batch_while_every_worker_gets_one():
+    from types import SimpleNamespace
+
+    def sizes(workers: int, items: int, per_call: int) -> list[int]:
+        return [len(s) for s in RolloutPool._shards(SimpleNamespace(workers=[None] * workers), list(range(items)), per_call)]
+
+    assert sizes(1, 2, 4) == [2]  # one actor batching 4 groups: both prompts in one call
+    assert sizes(2, 2, 4) == [1, 1]  # two actors: one prompt each
+    assert sizes(2, 8, 4) == [4, 4]
+    assert sizes(2, 8, 1) == [2, 2, 2, 2]  # an engine without batching: two shards per worker
+    assert sizes(2, 20, 4) == [5, 5, 5, 5]
+
+
 def test_duplicate_prompt_ids_in_one_step_are_refused(pool, prompts):
     with pytest.raises(ValueError, match="prompt ids must be unique"):
         pool.generate([prompts[0], prompts[0]], 2, SamplingParams(max_new_tokens=4), step=0)

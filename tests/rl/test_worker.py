@@ -56,6 +56,20 @@ def test_samples_carry_ids_tokens_logprobs_and_the_envs_rewards(jokes_worker, ti
         assert s.gen_seconds > 0 and s.reward_seconds > 0
 
 
+def test_prompts_decoded_in_one_batch_sample_what_each_samples_alone(jokes_worker, tiny_tokenizer):
+    from sparring.rl.worker import head_token_ids
+
+    worker, cfg = jokes_worker
+    prompts = list(make_env("jokes").prompts("train", seed=1))[:3]
+    assert all(head_token_ids(tiny_tokenizer, p.messages) for p in prompts)  # a system prompt to share
+    sampling = SamplingParams(max_new_tokens=8, temperature=1.0, seed=cfg.seed)
+    together = ray.get(worker.generate.remote([p.to_dict() for p in prompts], 2, sampling, 5))
+    alone = [s for p in prompts for s in ray.get(worker.generate.remote([p.to_dict()], 2, sampling, 5))]
+    assert [s.sample_id for s in together] == [s.sample_id for s in alone]
+    assert [s.completion_ids for s in together] == [s.completion_ids for s in alone]
+    assert [s.logprobs for s in together] == [s.logprobs for s in alone]
+
+
 def test_worker_refuses_to_generate_for_another_policy_version(jokes_worker):
     worker, _ = jokes_worker
     prompt = next(make_env("jokes").prompts("train", seed=0))
