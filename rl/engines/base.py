@@ -204,6 +204,7 @@ class Engine(ABC):
         lens = [0] * len(prompts) if prefix_lens is None else [int(k) for k in prefix_lens]
         if len(lens) != len(prompts):
             raise ValueError(f"{len(lens)} prefix lengths for {len(prompts)} prompts")
+        lens = [k if 0 < k < len(p) else 0 for k, p in zip(lens, prompts)]  # a prompt keeps >= 1 token of its own
         return self._generate_groups(prompts, n, sampling, [list(s) for s in seeds], lens)
 
     def groups_per_call(self, n: int) -> int:

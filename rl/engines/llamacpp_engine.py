@@ -141,12 +141,13 @@ class _LlamaStepper(GroupStepper):
     on the other prompts of the batch (llama.cpp picks other kernels for larger batches)."""
 
     def __init__(self, c: _Context, prompts: list[list[int]], n: int, prefix_lens: list[int]):
+        """``prefix_lens[g]``: 0 (decode prompt g whole) or less than its length."""
         self.c, self.n = c, n
         c.clear()
         owner: dict[tuple[int, ...], int] = {}  # prefix -> the sequence that holds its KV cells
         firsts = []
         for g, (prompt, k) in enumerate(zip(prompts, prefix_lens)):
-            seq, k = g * n, k if 0 < k < len(prompt) else 0
+            seq = g * n
             if k:
                 key = tuple(prompt[:k])
                 if key in owner:
@@ -274,7 +275,7 @@ class LlamaCppEngine(Engine):
                 continue
             j, prefixes, cells = i, set(), 0
             while j < len(prompts) and (j - i + 1) * n <= self.n_seq_max:
-                k = prefix_lens[j] if 0 < prefix_lens[j] < len(prompts[j]) else 0
+                k = prefix_lens[j]
                 key = tuple(prompts[j][:k])
                 more = (0 if key in prefixes else k) + len(prompts[j]) - k + n * sampling.max_new_tokens
                 if cells + more > self.n_ctx:

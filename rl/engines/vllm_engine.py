@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from sparring.errors import SparringError, UserInputError
 from sparring.registry import register_engine
-from sparring.rl.engines.base import Completion, Engine, GroupStepper, SamplingParams, completion_seed
+from sparring.rl.engines.base import Completion, Engine, GroupStepper, SamplingParams
 from sparring.rl.policy_sync import tensors_checksum
 
 NEEDS_CUDA = "engine vllm needs CUDA; use llamacpp or hf"
@@ -84,14 +84,15 @@ class VLLMEngine(Engine):
     def _start_group(self, prompt: list[int], n: int) -> GroupStepper:  # pragma: no cover - vLLM samples itself
         raise SparringError("the vllm engine samples inside vLLM; call generate()")
 
-    def generate(self, prompt_ids: Sequence[Sequence[int]], n: int, sampling: SamplingParams, seeds: Sequence[Sequence[int]] | None = None) -> list[list[Completion]]:
+    def groups_per_call(self, n: int) -> int:
+        return 1 << 20  # vLLM schedules (and prefix-caches) a whole shard itself
+
+    def _generate_groups(self, prompts: list[list[int]], n: int, sampling: SamplingParams, seeds: list[list[int]], prefix_lens: list[int]) -> list[list[Completion]]:
         from vllm import SamplingParams as VSampling
         from vllm.inputs import TokensPrompt
 
-        if seeds is None:
-            seeds = [[completion_seed(sampling.seed, 0, str(i), k) for k in range(n)] for i in range(len(prompt_ids))]
         requests, params = [], []
-        for p, row in zip(prompt_ids, seeds):
+        for p, row in zip(prompts, seeds):
             for s in row:
                 requests.append(TokensPrompt(prompt_token_ids=list(p)))
                 params.append(VSampling(n=1, seed=int(s), temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_new_tokens, logprobs=0))
@@ -102,7 +103,7 @@ class VLLMEngine(Engine):
             ids = list(o.token_ids)
             logps = [float(step[t].logprob) for step, t in zip(o.logprobs or [], ids)]
             flat.append(Completion(ids, logps, o.text, "stop" if o.finish_reason == "stop" else "length", int(s)))
-        return [flat[i * n : (i + 1) * n] for i in range(len(prompt_ids))]
+        return [flat[i * n : (i + 1) * n] for i in range(len(prompts))]
 
     def logprobs(self, token_ids: Sequence[int], start: int) -> list[float]:
         from vllm import SamplingParams as VSampling
