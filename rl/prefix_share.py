@@ -97,7 +97,8 @@ def shared_prefix_logps(model: Any, input_ids, attention_mask, logits_to_keep: i
         logits = torch.cat([first, tail.logits], dim=1)
     else:
         logits = first
-    log_probs = torch.log_softmax(logits.float() / temperature, dim=-1)
+    logits = logits.float()
+    log_probs = torch.log_softmax(logits if temperature == 1.0 else logits / temperature, dim=-1)  # no [rows, C, vocab] copy at T = 1
     index = torch.tensor(rows, device=device)
     logps = torch.empty((input_ids.size(0), C), dtype=torch.float32, device=device)
     logps = logps.index_copy(0, index, log_probs.gather(-1, comp.unsqueeze(-1)).squeeze(-1))
