@@ -42,7 +42,9 @@ between the learner's new and previous probe: when it is below the tolerance (pl
 numerics, ``probe_base_noise``) a worker one version behind would not be visible in the probe —
 the version and checksum checks still catch it; the probe catches an update that never took effect.
 
-Fault tolerance: prompts go out in shards to whichever worker is free.  A worker that dies mid-batch
+Prompts go out in shards to whichever worker is free: two per worker, or, for an engine that
+batches (llamacpp, ``rl.rollout.batch_rows``), as many as fill one of its batches while every worker
+still gets one (``groups_per_call``).  Fault tolerance: a worker that dies mid-batch
 is restarted by Ray (``max_restarts``); its shard is retried (by Ray with ``max_task_retries``, or
 re-dispatched here); a restarted worker holds the base weights, refuses work for another version
 (``PolicyVersionMismatch``) and is re-synced (and verified) before it gets the shard again.
