@@ -297,7 +297,11 @@ class RolloutPool:
 
     def groups_per_call(self, n: int) -> int:
         """Prompts' groups of ``n`` a worker's engine decodes as one batch (``rl.rollout.batch_rows``)."""
-        return max(1, self.engine_options["n_seq_max"] // n) if self.engine == "llamacpp" else 1
+        if self.engine != "llamacpp":
+            return 1
+        from sparring.rl.engines.llamacpp_engine import groups_per_batch
+
+        return groups_per_batch(self.engine_options["n_seq_max"], n)
 
     def _shards(self, items: list[Any], per_call: int = 1) -> list[list[Any]]:
         """Two shards per worker (a faster worker takes more), but a shard fills an engine batch of

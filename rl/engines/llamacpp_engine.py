@@ -49,6 +49,11 @@ def _backend() -> Any:
     return llama_cpp
 
 
+def groups_per_batch(n_seq_max: int, n: int) -> int:
+    """Prompts' groups of ``n`` sequences one batch of ``n_seq_max`` holds (at least one)."""
+    return max(1, n_seq_max // max(1, n))
+
+
 class _Context:
     """A llama.cpp model + context with a unified KV cache for ``n_seq_max`` sequences."""
 
@@ -244,13 +249,10 @@ class LlamaCppEngine(Engine):
     def _start_group(self, prompt: list[int], n: int) -> GroupStepper:
         return _LlamaStepper(self.c, [prompt], n, [0])
 
-    def _check_fits(self, prompt: list[int], sampling: SamplingParams) -> None:
-        if len(prompt) + sampling.max_new_tokens > self.n_ctx:
-            raise UserInputError(f"prompt of {len(prompt)} tokens + {sampling.max_new_tokens} new tokens exceeds the llama.cpp context ({self.n_ctx})", where="model.max_seq_len", fix="raise model.max_seq_len or shorten the prompts")
-
     def _sample_group(self, prompt: list[int], n: int, sampling: SamplingParams, seeds: list[int]) -> list[Completion]:
         """A group larger than the context holds, in chunks of rows (the prompt decoded per chunk)."""
-        self._check_fits(prompt, sampling)
+        if len(prompt) + sampling.max_new_tokens > self.n_ctx:
+            raise UserInputError(f"prompt of {len(prompt)} tokens + {sampling.max_new_tokens} new tokens exceeds the llama.cpp context ({self.n_ctx})", where="model.max_seq_len", fix="raise model.max_seq_len or shorten the prompts")
         room = (self.n_ctx - len(prompt)) // max(1, sampling.max_new_tokens)
         rows = max(1, min(self.n_seq_max, room))
         out: list[Completion] = []
@@ -260,7 +262,7 @@ class LlamaCppEngine(Engine):
         return out
 
     def groups_per_call(self, n: int) -> int:
-        return max(1, self.n_seq_max // max(1, n))
+        return groups_per_batch(self.n_seq_max, n)
 
     def _generate_groups(self, prompts: list[list[int]], n: int, sampling: SamplingParams, seeds: list[list[int]], prefix_lens: list[int]) -> list[list[Completion]]:
         """Whole groups decoded together, as many as ``n_seq_max`` sequences and the context hold."""

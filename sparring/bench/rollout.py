@@ -176,6 +176,8 @@ def run(quick: bool = False, *, n_prompts: int = 8, n: int = 4, max_new: int = 3
     hf = make_engine("hf", base_dir, threads=threads)
     rows.append(_measure("sparring hf engine, fp32", sparring_engine(hf, prompt_ids, n, max_new), "group batched, numpy sampler"))
     hf.close()
+    import ray
+
     for workers, label in ((2, "2 actors x 1 thread"), (1, "1 actor x 2 threads")):
         pool_run, pool = pool_rollout(base_dir, prompts, n, max_new, workers)
         try:
@@ -185,8 +187,6 @@ def run(quick: bool = False, *, n_prompts: int = 8, n: int = 4, max_new: int = 3
             rows.append(row)
         finally:
             pool.close()
-            import ray
-
             ray.shutdown()  # the next pool starts its own Ray with the 2 CPUs free
     by = {r["name"]: r["tokens_per_second"] for r in rows}
     hf_batched = by["transformers generate, fp32, group batched"] or 1e-9
