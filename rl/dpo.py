@@ -78,7 +78,7 @@ def dpo_arguments(session: RLSession, output_dir: Path, n_pairs: int, round_inde
         report_to=[],
         disable_tqdm=True,
         use_cpu=not torch.cuda.is_available(),
-        bf16=rl.learner_bf16,
+        bf16=False,  # rl.learner_bf16 holds the frozen base in bf16 (load_learner_base): no autocast
         disable_dropout=rl.disable_dropout,
         seed=cfg.seed + round_index,
         dataloader_num_workers=0,
@@ -89,13 +89,11 @@ def dpo_arguments(session: RLSession, output_dir: Path, n_pairs: int, round_inde
 def _fresh_policy(session: RLSession, adapter_dir: Path):
     """Base + the current adapter (trainable), rebuilt each round so TRL's "ref" copy and fused
     LM head are set up on a clean model."""
-    import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
-    base = AutoModelForCausalLM.from_pretrained(session.base_dir, dtype=getattr(torch, session.cfg.model.dtype))
-    base.config.use_cache = False
-    return PeftModel.from_pretrained(base, adapter_dir, is_trainable=True)
+    from sparring.rl.learner import load_learner_base
+
+    return PeftModel.from_pretrained(load_learner_base(session.cfg, session.base_dir), adapter_dir, is_trainable=True)
 
 
 def _save_adapter(model: Any, out: Path) -> Path:

@@ -139,7 +139,7 @@ def grpo_arguments(session: RLSession, output_dir: Path, *, max_steps: int | Non
         report_to=[],
         disable_tqdm=True,
         use_cpu=not cuda,
-        bf16=rl.learner_bf16,
+        bf16=False,  # rl.learner_bf16 holds the frozen base in bf16 (load_learner_base): no autocast
         disable_dropout=rl.disable_dropout,
         seed=cfg.seed,
         data_seed=cfg.seed,

@@ -8,6 +8,11 @@ gradients): the prefix every prompt of the batch shares, once; each distinct pro
 once per prompt, on top of it; every completion on top of its prompt.  The per-token
 log-probabilities and entropies are TRL's (checked against its per-row computation in the tests)
 for a fraction of the compute, forward and backward, in 3 model calls instead of one per row.
+The first two call the decoder alone (no vocabulary projection: their positions are not scored, but
+for each prompt's last one), and the scored positions share one projection at the end
+(:func:`decoder_and_head`; measured on SmolLM2-135M, 2 cores, a GRPO batch of 8 x 152 tokens:
+forward + backward + step 2.0 -> 1.66 s in float32, 1.38 -> 1.17 s with a bf16 base, the full-vocabulary
+projection of the prompts' last positions having cost a broadcast copy of the LM head per call).
 
     logps, entropies = shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep, temperature)
 
@@ -24,6 +29,7 @@ from typing import Any
 
 from sparring.kv_cache import cache_kwarg, cache_of
 
+LOGIT_SCALES = ("logits_scaling", "logit_scale", "output_multiplier", "lm_head_multiplier")  # config fields some LMs scale logits by
 ROTARY_MODEL_TYPES = ("llama", "qwen2", "mistral", "qwen3", "gemma", "gemma2", "phi3", "olmo", "olmo2", "granite", "smollm3")
 
 
@@ -53,6 +59,39 @@ def common_length(prompts: list[Any]) -> int:
     return n
 
 
+def decoder_and_head(model: Any) -> tuple[Any, Any] | None:
+    """``(decoder, lm_head)`` of a causal LM (through PEFT and DDP wrappers; LoRA layers sit inside
+    both), or None where the LM's forward does more to the hidden states than ``lm_head`` (logit
+    soft-capping, scaling).  Calling the decoder alone skips the vocabulary projection of positions
+    whose logits nobody reads (a prefill) and lets the positions that are scored share one projection."""
+    lm = getattr(model, "module", model)
+    lm = lm.get_base_model() if hasattr(lm, "get_base_model") else lm
+    cfg = getattr(lm, "config", None)
+    if getattr(cfg, "final_logit_softcapping", None) or any(getattr(cfg, k, None) not in (None, 1, 1.0) for k in LOGIT_SCALES):
+        return None
+    decoder = lm.get_decoder() if hasattr(lm, "get_decoder") else None
+    head = lm.get_output_embeddings() if hasattr(lm, "get_output_embeddings") else None
+    return (decoder, head) if decoder is not None and head is not None else None
+
+
+def cached_forward(model: Any, cache: Any, *, last_only: bool = False, **inputs: Any) -> tuple[Any, Any]:
+    """One forward on top of ``cache``: ``(cache, states)``.  ``states`` are the decoder's hidden
+    states where :func:`decoder_and_head` splits the model (no vocabulary projection here: see
+    :func:`states_to_logits`), else the logits (of the last position only with ``last_only``)."""
+    parts = decoder_and_head(model)
+    if parts is not None:
+        out = parts[0](use_cache=True, **inputs, **cache_kwarg(cache))
+        return cache_of(out), out.last_hidden_state[:, -1:] if last_only else out.last_hidden_state
+    out = model(use_cache=True, **({"logits_to_keep": 1} if last_only else {}), **inputs, **cache_kwarg(cache))
+    return cache_of(out), out.logits
+
+
+def states_to_logits(model: Any, states: Any) -> Any:
+    """Logits of what :func:`cached_forward` returned."""
+    parts = decoder_and_head(model)
+    return parts[1](states) if parts is not None else states
+
+
 def shared_prefix_logps(model: Any, input_ids, attention_mask, logits_to_keep: int, temperature: float = 1.0, compute_entropy: bool = True,
                         entropy_grad: bool = False):
     """Per-token log-probabilities (and entropies) of the last ``logits_to_keep`` tokens of each row,
@@ -69,7 +108,7 @@ def shared_prefix_logps(model: Any, input_ids, attention_mask, logits_to_keep: i
     common, G = common_length(prompts), len(groups)
     cache = DynamicCache()
     if common:  # 1. the prefix all prompts share
-        cache = cache_of(model(input_ids=prompts[0][None, :common], use_cache=True, logits_to_keep=1, **cache_kwarg(cache)))
+        cache, _ = cached_forward(model, cache, last_only=True, input_ids=prompts[0][None, :common])
         cache.batch_repeat_interleave(G)
     # 2. each prompt's remainder, left-padded to the longest, every token at its true position
     width = max(int(p.numel()) for p in prompts) - common
@@ -81,22 +120,20 @@ def shared_prefix_logps(model: Any, input_ids, attention_mask, logits_to_keep: i
         rest_ids[g, width - k :], rest_mask[g, width - k :] = prompt[common:], 1
         rest_pos[g, width - k :] = torch.arange(common, common + k, device=device)
     prompt_mask = torch.cat([torch.ones((G, common), dtype=attention_mask.dtype, device=device), rest_mask], dim=1)
-    head = model(input_ids=rest_ids, attention_mask=prompt_mask, position_ids=rest_pos, use_cache=True, logits_to_keep=1, **cache_kwarg(cache))
-    cache = cache_of(head)
+    cache, last = cached_forward(model, cache, last_only=True, input_ids=rest_ids, attention_mask=prompt_mask, position_ids=rest_pos)
     # 3. every completion on top of its prompt (the last completion token's logits predict nothing we score)
     rows = [r for group_rows, _ in groups for r in group_rows]
     group_of = torch.repeat_interleave(torch.arange(G, device=device), torch.tensor([len(r) for r, _ in groups], device=device))
     comp = input_ids[rows, prompt_len:]
-    first = head.logits[group_of, -1:, :]
+    states = last[group_of]
     if C > 1:
         cache.batch_select_indices(group_of)
         mask = torch.cat([prompt_mask[group_of], attention_mask[rows, prompt_len:]], dim=1)
         ends = torch.tensor([int(p.numel()) for p in prompts], device=device)[group_of]
         positions = ends[:, None] + torch.arange(C - 1, device=device)[None, :]
-        tail = model(input_ids=comp[:, :-1], attention_mask=mask[:, :-1], position_ids=positions, use_cache=True, **cache_kwarg(cache))
-        logits = torch.cat([first, tail.logits], dim=1)
-    else:
-        logits = first
+        _, tail = cached_forward(model, cache, input_ids=comp[:, :-1], attention_mask=mask[:, :-1], position_ids=positions)
+        states = torch.cat([states, tail], dim=1)
+    logits = states_to_logits(model, states)  # one vocabulary projection for every scored position
     logits = logits.float()
     log_probs = torch.log_softmax(logits if temperature == 1.0 else logits / temperature, dim=-1)  # no [rows, C, vocab] copy at T = 1
     index = torch.tensor(rows, device=device)

@@ -17,10 +17,9 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from sparring.config import RunConfig
 from sparring.errors import UserInputError
@@ -200,25 +199,6 @@ class RLProgress(StepProgress):
         super().update(step, "  ".join(parts))
 
 
-@contextmanager
-def full_precision_forward(model: Any) -> Iterator[None]:
-    """Run ``model`` without the autocast wrapper accelerate puts on its forward under mixed
-    precision (``rl.learner_bf16``): the sync probe compares the float32 policy the workers get."""
-    original = model.__dict__.get("_original_forward")
-    if original is None:
-        yield
-        return
-    patched = model.__dict__.get("forward")
-    model.forward = original
-    try:
-        yield
-    finally:
-        if patched is not None:
-            model.forward = patched
-        else:
-            del model.forward
-
-
 def sync_policy(session: RLSession, model: Any, version: int) -> float:
     """Push the learner's current policy to every worker as ``version`` and verify it (probe);
     returns the seconds it took.  A worker that fails the check stops the run (StalePolicyError)."""
@@ -230,8 +210,7 @@ def sync_policy(session: RLSession, model: Any, version: int) -> float:
     update = make_policy_update(model, session.tokenizer, version, cfg.rl.rollout.engine, session.stage_dir / ".sync", quant=cfg.rl.rollout.gguf_quant)
 
     def probe() -> Any:  # computed while the workers load the update and run their probe
-        with full_precision_forward(model):
-            return learner_probe(model, session.tokenizer, probe_ids, probe_start, base_cache=session.extra.setdefault("probe_base_cache", {}))
+        return learner_probe(model, session.tokenizer, probe_ids, probe_start, base_cache=session.extra.setdefault("probe_base_cache", {}))
 
     reports = session.pool.sync(version, update, probe)
     session.extra["last_sync"] = reports

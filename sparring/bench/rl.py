@@ -2,18 +2,22 @@
 actors on Ray, rewards in the actors) against TRL's own GRPOTrainer (transformers generation,
 rewards in the learner), side by side in one run.
 
+The step is the shipped jokes recipe's (``--config configs/jokes.yaml``): its batch, group size,
+completion cap, sampling temperature, KL coefficient, learning rate, LoRA and learner precision
+(``rl.learner_bf16``, auto: bf16 where the CPU has AVX-512 BF16/AMX), each overridable by a flag.
 Both sides: the same jokes prompts in the same order (TRL's seeded sampler over the same dataset),
-the same group size, batch, completion cap, sampling temperature, LoRA config (``rl.lora``),
-learning rate and number of optimizer steps, from the same fresh LoRA on the same base, dropout off in
-both learners (``rl.disable_dropout``).  Each side
-runs in its own child process, one after the other (so neither competes with the other for the 2
-cores).  Reported: samples/s over the training loop (both count their first step), the ratio
-(issue 5's target: sparring >= 3x), the mean step-time split (generate / reward / learn / sync),
-mean completion length (the cap is the same; EOS makes the real lengths differ a little), and the
+the same step shape and number of optimizer steps, from the same fresh LoRA on the same base,
+dropout off in both learners (``rl.disable_dropout``), the same precision (with bf16 both hold the
+frozen base in bf16 under a float32 LoRA; TRL also runs its default bf16 autocast).  Each side runs
+in its own child process, one after the other (so neither competes with the other for the 2 cores).
+Reported: samples/s over the training loop (both count their first step), the ratio (issue 5's
+target: sparring >= 3x), the mean step-time split (generate / reward / learn / sync), mean
+completion length (the cap is the same; EOS makes the real lengths differ a little), and the
 one-time startup of each side (Ray, actors, the base GGUF), listed apart.
 
-    python -m sparring.bench.rl [--steps 4] [--batch-size 8] [--num-generations 4] [--max-new-tokens 32]
-                                [--workers 1] [--learner-bf16] [--keep-dropout] [--out DIR]
+    python -m sparring.bench.rl [--steps 4] [--config configs/jokes.yaml] [--batch-size N] [--num-generations N]
+                                [--max-new-tokens N] [--beta B] [--precision auto|bf16|fp32] [--workers 1]
+                                [--keep-dropout] [--out DIR]
 
 Prints the JSON and a markdown table.  The machine may be shared: the load average is recorded.
 """
@@ -35,23 +39,30 @@ from sparring.bench import emit, load_avg
 QUICK_ARGS = ["--steps", "2", "--batch-size", "4", "--num-generations", "2", "--max-new-tokens", "16"]
 TARGET_RATIO = 3.0
 SEED = 42
-
+REPO = Path(__file__).resolve().parents[2]
+PRECISION = {"auto": None, "bf16": True, "fp32": False}
 
 
 def bench_config(args: argparse.Namespace, out: Path):
+    """The recipe's GRPO step (flags override it) as a fresh-LoRA run from the base: no SFT init,
+    no checkpoints inside the timed steps."""
     from sparring.config import RunConfig
+    from sparring.config_io import load_config
 
+    rl = load_config(args.config).rl
+    pick = lambda flag, recipe: recipe if flag is None else flag  # noqa: E731
     return RunConfig.model_validate({
         "name": "bench-rl", "seed": SEED, "output_dir": str(out),
         "model": {"name": "smollm2-135m", "max_seq_len": 512},
         "env": {"name": "jokes"},
         "rl": {
-            "algo": "grpo", "allow_base_init": True, "steps": args.steps, "batch_size": args.batch_size,
-            "num_generations": args.num_generations, "learning_rate": 1e-5, "beta": 0.0,
-            "checkpoint_every": args.steps + 1, "learner_bf16": args.learner_bf16, "disable_dropout": not args.keep_dropout,
+            "algo": "grpo", "allow_base_init": True, "steps": args.steps, "batch_size": pick(args.batch_size, rl.batch_size),
+            "num_generations": pick(args.num_generations, rl.num_generations), "learning_rate": rl.learning_rate,
+            "beta": pick(args.beta, rl.beta), "lora": rl.lora.model_dump(), "checkpoint_every": args.steps + 1,
+            "learner_bf16": rl.learner_bf16 if args.precision is None else PRECISION[args.precision], "disable_dropout": not args.keep_dropout,
             "rollout": {"engine": "llamacpp", "num_workers": args.workers, "num_cpus_per_worker": 1,
-                        "threads_per_worker": max(1, 2 // args.workers), "max_new_tokens": args.max_new_tokens,
-                        "temperature": 1.0, "gguf_quant": args.quant},
+                        "threads_per_worker": max(1, 2 // args.workers), "max_new_tokens": pick(args.max_new_tokens, rl.rollout.max_new_tokens),
+                        "temperature": rl.rollout.temperature, "gguf_quant": args.quant},
         },
         "ray": {"num_cpus": 2, "dashboard": False},
         "tracking": {"sample_table_rows": 0},
@@ -95,11 +106,14 @@ def run_trl(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM
     from transformers.trainer_callback import TrainerCallback
 
+    from sparring.rl.learner import learner_uses_bf16
+
     cfg = bench_config(args, out)
+    bf16 = learner_uses_bf16(cfg)
     seed_everything(SEED)
     started = time.perf_counter()
     env = make_env("jokes", {})
-    model = AutoModelForCausalLM.from_pretrained(materialize("smollm2-135m"), dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(materialize("smollm2-135m"), dtype=torch.bfloat16 if bf16 else torch.float32)
     tokenizer = load_tokenizer("smollm2-135m")
     dataset = PromptBook(list(env.prompts("train", seed=SEED))).dataset()
     timers = {"generate": 0.0, "reward": 0.0}
@@ -135,9 +149,9 @@ def run_trl(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     rl = cfg.rl
     grpo_args = GRPOConfig(
         output_dir=str(out / "trl"), per_device_train_batch_size=rl.batch_size, gradient_accumulation_steps=1,
-        num_generations=rl.num_generations, max_completion_length=rl.rollout.max_new_tokens, temperature=1.0, top_p=1.0,
-        max_steps=rl.steps, learning_rate=rl.learning_rate, lr_scheduler_type="constant", beta=0.0, disable_dropout=rl.disable_dropout, logging_steps=1,
-        save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=not torch.cuda.is_available(), bf16=args.learner_bf16, seed=SEED,
+        num_generations=rl.num_generations, max_completion_length=rl.rollout.max_new_tokens, temperature=rl.rollout.temperature, top_p=1.0,
+        max_steps=rl.steps, learning_rate=rl.learning_rate, lr_scheduler_type="constant", beta=rl.beta, disable_dropout=rl.disable_dropout, logging_steps=1,
+        save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=not torch.cuda.is_available(), bf16=bf16, seed=SEED,
         data_seed=SEED, dataloader_num_workers=0,
     )
     trainer = TimedGRPO(model=model, reward_funcs=reward_funcs_for(env), args=grpo_args, train_dataset=dataset,
@@ -192,19 +206,22 @@ def markdown(r: dict[str, Any]) -> str:
         ("mean reward", s["reward_mean"], t["reward_mean"]),
         ("startup (+ outputs) outside the loop, s", s["startup_and_outputs_seconds"], t["startup_and_outputs_seconds"]),
     ]
-    head = f"{r['steps']} steps x {r['batch_size']} completions ({r['num_generations']} per prompt, <= {r['max_new_tokens']} tokens), SmolLM2-135M, load avg {r['load_before']} -> {r['load_after']}"
+    head = (f"{r['steps']} steps x {r['batch_size']} completions ({r['num_generations']} per prompt, <= {r['max_new_tokens']} tokens, beta {r['beta']}, "
+            f"{r['precision']} learners; shape from {Path(r['recipe']).name}), SmolLM2-135M, load avg {r['load_before']} -> {r['load_after']}")
     return head + "\n\n" + "\n".join(["| measure | sparring (llama.cpp actors) | TRL GRPOTrainer (transformers) |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows])
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=4)
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--num-generations", type=int, default=4)
-    ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--config", type=Path, default=REPO / "configs" / "jokes.yaml", help="the recipe whose GRPO step is measured")
+    ap.add_argument("--batch-size", type=int, help="completions per step (default: the recipe's rl.batch_size)")
+    ap.add_argument("--num-generations", type=int, help="completions per prompt (default: the recipe's)")
+    ap.add_argument("--max-new-tokens", type=int, help="completion cap (default: the recipe's rl.rollout.max_new_tokens)")
+    ap.add_argument("--beta", type=float, help="KL coefficient (default: the recipe's rl.beta)")
     ap.add_argument("--workers", type=int, default=1, help="sparring rollout actors, 2 threads in all (1 actor x 2 threads decodes both prompts' groups in one batch: ~15%% faster than 2 x 1 on 2 cores)")
     ap.add_argument("--quant", default="q8_0", choices=["f32", "f16", "q8_0"], help="GGUF type of the rollout policy")
-    ap.add_argument("--learner-bf16", action="store_true", help="both learners (sparring and TRL) under bf16 autocast")
+    ap.add_argument("--precision", choices=sorted(PRECISION), help="both learners' precision (default: the recipe's rl.learner_bf16)")
     ap.add_argument("--keep-dropout", action="store_true", help="both learners keep LoRA dropout (rl.disable_dropout=false): the before of that change")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--side", choices=["sparring", "trl"], help=argparse.SUPPRESS)
@@ -217,12 +234,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(json.dumps(result))
         return result
 
-    passthrough = ["--steps", str(args.steps), "--batch-size", str(args.batch_size), "--num-generations", str(args.num_generations),
-                   "--max-new-tokens", str(args.max_new_tokens), "--workers", str(args.workers), "--quant", args.quant]
-    passthrough += ["--learner-bf16"] * args.learner_bf16 + ["--keep-dropout"] * args.keep_dropout
+    from sparring.rl.learner import learner_uses_bf16
+
+    cfg = bench_config(args, out)
+    rl, precision = cfg.rl, "bf16" if learner_uses_bf16(cfg) else "fp32"
+    passthrough = ["--steps", str(args.steps), "--config", str(args.config), "--batch-size", str(rl.batch_size), "--num-generations", str(rl.num_generations),
+                   "--max-new-tokens", str(rl.rollout.max_new_tokens), "--beta", str(rl.beta), "--workers", str(args.workers), "--quant", args.quant,
+                   "--precision", precision]
+    passthrough += ["--keep-dropout"] * args.keep_dropout
     result: dict[str, Any] = {
-        "steps": args.steps, "batch_size": args.batch_size, "num_generations": args.num_generations,
-        "max_new_tokens": args.max_new_tokens, "workers": args.workers, "quant": args.quant, "learner_bf16": args.learner_bf16,
+        "recipe": str(args.config), "steps": args.steps, "batch_size": rl.batch_size, "num_generations": rl.num_generations,
+        "max_new_tokens": rl.rollout.max_new_tokens, "beta": rl.beta, "temperature": rl.rollout.temperature, "learning_rate": rl.learning_rate,
+        "workers": args.workers, "quant": args.quant, "precision": precision,
         "keep_dropout": args.keep_dropout, "cpu_count": os.cpu_count(), "load_before": load_avg(),
     }
     from sparring.models import materialize_embedded

@@ -218,6 +218,10 @@ def test_llamacpp_decodes_a_shared_head_once_and_the_groups_as_one_batch(engines
     assert engine.groups_per_call(2) == engine.n_seq_max // 2
     monkeypatch.setattr(engine, "n_seq_max", 4)
     assert [[c.ids for c in g] for g in engine.generate(prompts, 2, sampling, seeds, prefix_lens=[k] * 3)] == [[c.ids for c in g] for g in groups]
+    monkeypatch.setattr(engine, "n_seq_max", 1)  # a group of more rows than a batch holds: its rows in chunks
+    assert [[c.ids for c in g] for g in engine.generate(prompts, 2, sampling, seeds, prefix_lens=[k] * 3)] == [[c.ids for c in g] for g in groups]
+    with pytest.raises(UserInputError, match="exceeds the llama.cpp context"):
+        engine.generate([prompts[0] * 400], 2, sampling, seeds[:1])
     # the recorded logprobs are still the policy's own (teacher forcing decodes the prompt in one
     # piece, the split prompt a little differently: llama.cpp's kernels depend on the batch size)
     for p, g in zip(prompts, groups):

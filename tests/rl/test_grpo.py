@@ -38,15 +38,18 @@ def test_truncated_is_weight_caps_and_ignores_unknown_tokens():
     assert torch.isfinite(w).all()
 
 
-def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base):
+@pytest.mark.parametrize("split_head", [True, False], ids=["decoder-then-head", "full-model-calls"])
+def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base, split_head, monkeypatch):
     """The batch's common prefix once, each prompt's remainder once, completions on the repeated KV
     cache == TRL's per-row forward: log-probabilities, entropies and LoRA gradients (rows shuffled,
-    left-padded prompts of three lengths sharing 5 tokens, ragged completions)."""
+    left-padded prompts of three lengths sharing 5 tokens, ragged completions); through the decoder
+    with one vocabulary projection, and through whole-model calls (LMs that scale their logits)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from sparring.rl.prefix_share import common_length, shared_prefix_logps, supports_prefix_sharing
+    from sparring.rl import prefix_share
+    from sparring.rl.prefix_share import common_length, decoder_and_head, shared_prefix_logps, supports_prefix_sharing
 
     gen = torch.Generator().manual_seed(0)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_base), LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj", "o_proj"]))
@@ -55,6 +58,12 @@ def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base):
             if "lora_B" in name:
                 param.copy_(torch.randn(param.shape, generator=gen) * 0.1)
     assert supports_prefix_sharing(model)
+    assert decoder_and_head(model) is not None
+    model.config.final_logit_softcapping = 30.0  # a forward that does more than lm_head(hidden): not split
+    assert decoder_and_head(model) is None
+    model.config.final_logit_softcapping = None
+    if not split_head:
+        monkeypatch.setattr(prefix_share, "decoder_and_head", lambda m: None)
     P, C, G, pad = 12, 6, 3, 2
     rows, masks, prompts = [], [], []
     head = torch.randint(5, 1000, (5,), generator=gen)  # like a system prompt every prompt starts with
