@@ -29,6 +29,7 @@ from typing import Any
 
 from sparring.kv_cache import cache_kwarg, cache_of
 
+MIN_BUCKET_SAVING = 0.2  # split the completions in two forwards when that skips >= 20% of their positions
 LOGIT_SCALES = ("logits_scaling", "logit_scale", "output_multiplier", "lm_head_multiplier")  # config fields some LMs scale logits by
 ROTARY_MODEL_TYPES = ("llama", "qwen2", "mistral", "qwen3", "gemma", "gemma2", "phi3", "olmo", "olmo2", "granite", "smollm3")
 
@@ -92,6 +93,32 @@ def states_to_logits(model: Any, states: Any) -> Any:
     return parts[1](states) if parts is not None else states
 
 
+def length_buckets(lengths: list[int], min_saving: float | None = None) -> list[tuple[list[int], int]]:
+    """Rows (indices into ``lengths``) whose completions run together, and the positions each bucket
+    scores (its longest row, at least 1): all rows at the longest length, or the rows sorted by
+    length and cut in two where that saves at least ``min_saving`` of those positions (a second
+    forward costs its own per-call work, so small savings are not taken)."""
+    min_saving = MIN_BUCKET_SAVING if min_saving is None else min_saving
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    width = lambda i: max(1, lengths[i])  # noqa: E731
+    whole = len(order) * width(order[-1])
+    cost, cut = min(((k * width(order[k - 1]) + (len(order) - k) * width(order[-1]), k) for k in range(1, len(order))), default=(whole, 0))
+    if whole - cost < min_saving * whole:
+        return [(order, width(order[-1]))]
+    return [(order[:cut], width(order[cut - 1])), (order[cut:], width(order[-1]))]
+
+
+def cache_rows(cache: Any, index: Any) -> Any:
+    """A cache holding the rows ``index`` of ``cache``, which stays as it is (the layers are copied
+    shallowly; selecting rows rebinds their tensors, the autograd graph is kept)."""
+    import copy
+
+    sub = copy.copy(cache)
+    sub.layers = [copy.copy(layer) for layer in cache.layers]
+    sub.batch_select_indices(index)
+    return sub
+
+
 def shared_prefix_logps(model: Any, input_ids, attention_mask, logits_to_keep: int, temperature: float = 1.0, compute_entropy: bool = True,
                         entropy_grad: bool = False):
     """Per-token log-probabilities (and entropies) of the last ``logits_to_keep`` tokens of each row,
@@ -121,27 +148,33 @@ def shared_prefix_logps(model: Any, input_ids, attention_mask, logits_to_keep: i
         rest_pos[g, width - k :] = torch.arange(common, common + k, device=device)
     prompt_mask = torch.cat([torch.ones((G, common), dtype=attention_mask.dtype, device=device), rest_mask], dim=1)
     cache, last = cached_forward(model, cache, last_only=True, input_ids=rest_ids, attention_mask=prompt_mask, position_ids=rest_pos)
-    # 3. every completion on top of its prompt (the last completion token's logits predict nothing we score)
+    # 3. every completion on top of its prompt, in up to two buckets of similar lengths (positions
+    #    past a row's last real token are masked in the loss: they are not computed, and read 0)
     rows = [r for group_rows, _ in groups for r in group_rows]
     group_of = torch.repeat_interleave(torch.arange(G, device=device), torch.tensor([len(r) for r, _ in groups], device=device))
-    comp = input_ids[rows, prompt_len:]
-    states = last[group_of]
-    if C > 1:
-        cache.batch_select_indices(group_of)
-        mask = torch.cat([prompt_mask[group_of], attention_mask[rows, prompt_len:]], dim=1)
-        ends = torch.tensor([int(p.numel()) for p in prompts], device=device)[group_of]
-        positions = ends[:, None] + torch.arange(C - 1, device=device)[None, :]
-        _, tail = cached_forward(model, cache, input_ids=comp[:, :-1], attention_mask=mask[:, :-1], position_ids=positions)
-        states = torch.cat([states, tail], dim=1)
-    logits = states_to_logits(model, states)  # one vocabulary projection for every scored position
-    logits = logits.float()
-    log_probs = torch.log_softmax(logits if temperature == 1.0 else logits / temperature, dim=-1)  # no [rows, C, vocab] copy at T = 1
-    index = torch.tensor(rows, device=device)
-    logps = torch.empty((input_ids.size(0), C), dtype=torch.float32, device=device)
-    logps = logps.index_copy(0, index, log_probs.gather(-1, comp.unsqueeze(-1)).squeeze(-1))
-    entropies = None
-    if compute_entropy:  # logged and used for masking; in the loss only with an entropy bonus
-        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
-            ent = -(log_probs.exp() * log_probs).sum(-1)
-        entropies = torch.empty_like(logps).index_copy(0, index, ent)
+    comp, comp_mask = input_ids[rows, prompt_len:], attention_mask[rows, prompt_len:]
+    ends = torch.tensor([int(p.numel()) for p in prompts], device=device)
+    real = comp_mask.bool()
+    lengths = torch.where(real.any(1), C - real.flip(1).int().argmax(1), 0).tolist()  # up to the last real token
+    logps = torch.zeros((input_ids.size(0), C), dtype=torch.float32, device=device)
+    entropies = torch.zeros_like(logps) if compute_entropy else None
+    for bucket, width in length_buckets(lengths):
+        at = torch.tensor(bucket, device=device)
+        g = group_of[at]
+        states = last[g]
+        if width > 1:
+            sub = cache_rows(cache, g)
+            mask = torch.cat([prompt_mask[g], comp_mask[at, : width - 1]], dim=1)
+            positions = ends[g][:, None] + torch.arange(width - 1, device=device)[None, :]
+            _, tail = cached_forward(model, sub, input_ids=comp[at, : width - 1], attention_mask=mask, position_ids=positions)
+            states = torch.cat([states, tail], dim=1)
+        logits = states_to_logits(model, states).float()  # one vocabulary projection for the bucket's scored positions
+        log_probs = torch.log_softmax(logits if temperature == 1.0 else logits / temperature, dim=-1)  # no [rows, W, vocab] copy at T = 1
+        index = torch.tensor([rows[i] for i in bucket], device=device)
+        pad = (0, C - width)
+        logps = logps.index_copy(0, index, torch.nn.functional.pad(log_probs.gather(-1, comp[at, :width].unsqueeze(-1)).squeeze(-1), pad))
+        if entropies is not None:  # logged and used for masking; in the loss only with an entropy bonus
+            with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+                ent = -(log_probs.exp() * log_probs).sum(-1)
+            entropies = entropies.index_copy(0, index, torch.nn.functional.pad(ent, pad))
     return logps, entropies

@@ -38,12 +38,13 @@ def test_truncated_is_weight_caps_and_ignores_unknown_tokens():
     assert torch.isfinite(w).all()
 
 
-@pytest.mark.parametrize("split_head", [True, False], ids=["decoder-then-head", "full-model-calls"])
-def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base, split_head, monkeypatch):
+@pytest.mark.parametrize("split_head, buckets", [(True, 1), (True, 2), (False, 2)], ids=["decoder-then-head", "two-length-buckets", "full-model-calls"])
+def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base, split_head, buckets, monkeypatch):
     """The batch's common prefix once, each prompt's remainder once, completions on the repeated KV
     cache == TRL's per-row forward: log-probabilities, entropies and LoRA gradients (rows shuffled,
     left-padded prompts of three lengths sharing 5 tokens, ragged completions); through the decoder
-    with one vocabulary projection, and through whole-model calls (LMs that scale their logits)."""
+    with one vocabulary projection, with the completions split in two length buckets, and through
+    whole-model calls (LMs that scale their logits)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -64,6 +65,7 @@ def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base, split_head, mo
     model.config.final_logit_softcapping = None
     if not split_head:
         monkeypatch.setattr(prefix_share, "decoder_and_head", lambda m: None)
+    monkeypatch.setattr(prefix_share, "MIN_BUCKET_SAVING", 0.0 if buckets == 2 else 1.0)
     P, C, G, pad = 12, 6, 3, 2
     rows, masks, prompts = [], [], []
     head = torch.randint(5, 1000, (5,), generator=gen)  # like a system prompt every prompt starts with
@@ -82,6 +84,7 @@ def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base, split_head, mo
     ref = ref_all.gather(-1, ids[:, -C:, None]).squeeze(-1)
     ref_entropy = -(ref_all.exp() * ref_all).sum(-1)
     assert common_length(prompts) == 5 and common_length(prompts[:1]) == 8  # one own token is always left
+    assert len(prefix_share.length_buckets(mask[:, -C:].sum(1).tolist())) == buckets
     logps, entropy = shared_prefix_logps(model, ids, mask, C, temperature=0.7)
     keep = mask[:, -C:].bool()
     assert float((logps - ref)[keep].abs().max()) < 1e-4
@@ -199,3 +202,15 @@ def test_grpo_two_steps_through_ray_actors(ray_cluster, tiny_base, tmp_path, mon
     wandb_keys = {k for row in history for k in row}
     assert {"rl/reward", "rl/reward/length", "rl/pass_rate", "time/learn_s", "rl/entropy"} <= wandb_keys
     assert {k for r in rows for k in r if k.startswith(("rl/", "time/"))} <= wandb_keys | {k for r in rows for k in r if r[k] is None}
+
+
+def test_length_buckets_cut_where_it_saves_positions():
+    from sparring.rl.prefix_share import length_buckets
+
+    lengths = [48, 10, 12, 30, 48, 20, 25, 31, 40, 15, 18, 22, 35, 44, 9, 28]
+    (short, w1), (long, w2) = length_buckets(lengths)
+    assert sorted(short + long) == list(range(16)) and max(lengths[i] for i in short) <= min(lengths[i] for i in long)
+    assert (w1, w2) == (max(lengths[i] for i in short), 48)
+    assert len(short) * w1 + len(long) * w2 < 0.8 * 16 * 48  # >= 20% of the positions skipped
+    assert length_buckets([6, 5, 4, 6, 5, 4]) == [([2, 5, 1, 4, 0, 3], 6)]  # too little to gain: one forward
+    assert length_buckets([0, 0]) == [([0, 1], 1)] and length_buckets([3]) == [([0], 3)]  # the first token is always scored
