@@ -155,6 +155,8 @@ def policy_in_model_dtype(peft_model: Any, cfg: RunConfig, base_dir: Path) -> An
     """The learner's ``default`` adapter on the base in ``model.dtype``: the learner itself when
     that is what it holds, else (a bf16 learner base) the adapter's tensors copied onto a base
     loaded in ``model.dtype`` (in eval mode), so the outputs do not inherit the learner's bf16 rounding."""
+    import copy
+
     import torch
     from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
     from transformers import AutoModelForCausalLM
@@ -163,7 +165,7 @@ def policy_in_model_dtype(peft_model: Any, cfg: RunConfig, base_dir: Path) -> An
     if peft_model.get_base_model().get_input_embeddings().weight.dtype == dtype:
         return peft_model
     base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
-    model = get_peft_model(base, peft_model.peft_config["default"])
+    model = get_peft_model(base, copy.deepcopy(peft_model.peft_config["default"]))
     set_peft_model_state_dict(model, get_peft_model_state_dict(peft_model, adapter_name="default"))
     return model.eval()  # the injected LoRA layers start in training mode (dropout on)
 

@@ -13,6 +13,9 @@ for each prompt's last one), and the scored positions share one projection at th
 (:func:`decoder_and_head`; measured on SmolLM2-135M, 2 cores, a GRPO batch of 8 x 152 tokens:
 forward + backward + step 2.0 -> 1.66 s in float32, 1.38 -> 1.17 s with a bf16 base, the full-vocabulary
 projection of the prompts' last positions having cost a broadcast copy of the LM head per call).
+The completions run in up to two forwards of rows of similar lengths (:func:`length_buckets`), so
+the positions past each row's last token, masked in the loss, are mostly not computed (16 rows of
+<= 48 tokens, mean 29: 2.27 -> 2.10 s per bf16 step).
 
     logps, entropies = shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep, temperature)
 
