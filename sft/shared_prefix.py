@@ -37,13 +37,12 @@ def shared_prefix_token_logps(model: Any, input_ids, attention_mask, prefix_len:
     import torch
     from transformers import DynamicCache
 
-    from sparring.kv_cache import cache_kwarg, cache_of
+    from sparring.kv_cache import cache_kwarg
+    from sparring.rl.prefix_share import cached_forward
 
     head_len = prefix_len - 1
     batch = input_ids.size(0)
-    cache = DynamicCache()
-    head = model(input_ids=input_ids[:1, :head_len], use_cache=True, logits_to_keep=1, **cache_kwarg(cache))
-    cache = cache_of(head)
+    cache, _ = cached_forward(model, DynamicCache(), last_only=True, input_ids=input_ids[:1, :head_len])  # no logits: nothing is scored there
     cache.batch_repeat_interleave(batch)
     tail = model(input_ids=input_ids[:, head_len:-1], attention_mask=attention_mask[:, :-1], use_cache=True, **cache_kwarg(cache))
     return torch.log_softmax(tail.logits.float(), dim=-1)
