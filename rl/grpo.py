@@ -288,7 +288,7 @@ def train_with_rollouts(session: RLSession, dataset, rollout_factory: Callable, 
         trainer_ref["trainer"] = trainer
         resume = str(session.resume_from / "trainer") if session.resume_from is not None else None
         output = trainer.train(resume_from_checkpoint=resume)
-    session.model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)  # drop the bf16 autocast wrapper
+    session.model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)  # the bare PEFT model (no accelerate wrapper)
     return {"algo": algo, "steps": int(trainer.state.global_step), "train_seconds": round(output.metrics.get("train_runtime", 0.0), 2), "history": state.get("history", []), "policy_version": state.get("version", 0)}
 
 

@@ -10,7 +10,7 @@ log-probabilities and entropies are TRL's (checked against its per-row computati
 for a fraction of the compute, forward and backward, in 3 model calls instead of one per row.
 The first two call the decoder alone (no vocabulary projection: their positions are not scored, but
 for each prompt's last one), and the scored positions share one projection at the end
-(:func:`decoder_and_head`; measured on SmolLM2-135M, 2 cores, a GRPO batch of 8 x 152 tokens:
+(``sparring/kv_cache.py::decoder_and_head``; measured on SmolLM2-135M, 2 cores, a GRPO batch of 8 x 152 tokens:
 forward + backward + step 2.0 -> 1.66 s in float32, 1.38 -> 1.17 s with a bf16 base, the full-vocabulary
 projection of the prompts' last positions having cost a broadcast copy of the LM head per call).
 The completions run in up to two forwards of rows of similar lengths (:func:`length_buckets`), so
@@ -30,10 +30,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sparring.kv_cache import cache_kwarg, cache_of
+from sparring.kv_cache import cache_rows, cached_forward, states_to_logits
 
 MIN_BUCKET_SAVING = 0.2  # split the completions in two forwards when that skips >= 20% of their positions
-LOGIT_SCALES = ("logits_scaling", "logit_scale", "output_multiplier", "lm_head_multiplier")  # config fields some LMs scale logits by
 ROTARY_MODEL_TYPES = ("llama", "qwen2", "mistral", "qwen3", "gemma", "gemma2", "phi3", "olmo", "olmo2", "granite", "smollm3")
 
 
@@ -63,39 +62,6 @@ def common_length(prompts: list[Any]) -> int:
     return n
 
 
-def decoder_and_head(model: Any) -> tuple[Any, Any] | None:
-    """``(decoder, lm_head)`` of a causal LM (through PEFT and DDP wrappers; LoRA layers sit inside
-    both), or None where the LM's forward does more to the hidden states than ``lm_head`` (logit
-    soft-capping, scaling).  Calling the decoder alone skips the vocabulary projection of positions
-    whose logits nobody reads (a prefill) and lets the positions that are scored share one projection."""
-    lm = getattr(model, "module", model)
-    lm = lm.get_base_model() if hasattr(lm, "get_base_model") else lm
-    cfg = getattr(lm, "config", None)
-    if getattr(cfg, "final_logit_softcapping", None) or any(getattr(cfg, k, None) not in (None, 1, 1.0) for k in LOGIT_SCALES):
-        return None
-    decoder = lm.get_decoder() if hasattr(lm, "get_decoder") else None
-    head = lm.get_output_embeddings() if hasattr(lm, "get_output_embeddings") else None
-    return (decoder, head) if decoder is not None and head is not None else None
-
-
-def cached_forward(model: Any, cache: Any, *, last_only: bool = False, **inputs: Any) -> tuple[Any, Any]:
-    """One forward on top of ``cache``: ``(cache, states)``.  ``states`` are the decoder's hidden
-    states where :func:`decoder_and_head` splits the model (no vocabulary projection here: see
-    :func:`states_to_logits`), else the logits (of the last position only with ``last_only``)."""
-    parts = decoder_and_head(model)
-    if parts is not None:
-        out = parts[0](use_cache=True, **inputs, **cache_kwarg(cache))
-        return cache_of(out), out.last_hidden_state[:, -1:] if last_only else out.last_hidden_state
-    out = model(use_cache=True, **({"logits_to_keep": 1} if last_only else {}), **inputs, **cache_kwarg(cache))
-    return cache_of(out), out.logits
-
-
-def states_to_logits(model: Any, states: Any) -> Any:
-    """Logits of what :func:`cached_forward` returned."""
-    parts = decoder_and_head(model)
-    return parts[1](states) if parts is not None else states
-
-
 def length_buckets(lengths: list[int], min_saving: float | None = None) -> list[tuple[list[int], int]]:
     """Rows (indices into ``lengths``) whose completions run together, and the positions each bucket
     scores (its longest row, at least 1): all rows at the longest length, or the rows sorted by
@@ -109,17 +75,6 @@ def length_buckets(lengths: list[int], min_saving: float | None = None) -> list[
     if whole - cost < min_saving * whole:
         return [(order, width(order[-1]))]
     return [(order[:cut], width(order[cut - 1])), (order[cut:], width(order[-1]))]
-
-
-def cache_rows(cache: Any, index: Any) -> Any:
-    """A cache holding the rows ``index`` of ``cache``, which stays as it is (the layers are copied
-    shallowly; selecting rows rebinds their tensors, the autograd graph is kept)."""
-    import copy
-
-    sub = copy.copy(cache)
-    sub.layers = [copy.copy(layer) for layer in cache.layers]
-    sub.batch_select_indices(index)
-    return sub
 
 
 def shared_prefix_logps(model: Any, input_ids, attention_mask, logits_to_keep: int, temperature: float = 1.0, compute_entropy: bool = True,

@@ -37,8 +37,7 @@ def shared_prefix_token_logps(model: Any, input_ids, attention_mask, prefix_len:
     import torch
     from transformers import DynamicCache
 
-    from sparring.kv_cache import cache_kwarg
-    from sparring.rl.prefix_share import cached_forward
+    from sparring.kv_cache import cache_kwarg, cached_forward
 
     head_len = prefix_len - 1
     batch = input_ids.size(0)

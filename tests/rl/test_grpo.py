@@ -49,8 +49,10 @@ def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base, split_head, bu
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from sparring import kv_cache
+    from sparring.kv_cache import decoder_and_head
     from sparring.rl import prefix_share
-    from sparring.rl.prefix_share import common_length, decoder_and_head, shared_prefix_logps, supports_prefix_sharing
+    from sparring.rl.prefix_share import common_length, shared_prefix_logps, supports_prefix_sharing
 
     gen = torch.Generator().manual_seed(0)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_base), LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj", "o_proj"]))
@@ -64,7 +66,7 @@ def test_shared_prefix_logps_equal_the_per_row_forward(tiny_base, split_head, bu
     assert decoder_and_head(model) is None
     model.config.final_logit_softcapping = None
     if not split_head:
-        monkeypatch.setattr(prefix_share, "decoder_and_head", lambda m: None)
+        monkeypatch.setattr(kv_cache, "decoder_and_head", lambda m: None)
     monkeypatch.setattr(prefix_share, "MIN_BUCKET_SAVING", 0.0 if buckets == 2 else 1.0)
     P, C, G, pad = 12, 6, 3, 2
     rows, masks, prompts = [], [], []
