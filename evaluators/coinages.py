@@ -12,8 +12,11 @@ Exercised by ``pytest tests/evaluators/test_joke_validator.py -k "coin or hyphen
 from __future__ import annotations
 
 from sparring.evaluators.senses import linked_to
-from sparring.evaluators.sounds import edit_distance, in_dictionary, phones, reads_like, sound_neighbours, sounds_like, zipf
+from sparring.evaluators.sounds import edit_distance, in_dictionary, phones, readings, reads_like, sound_neighbours, sounds_at_edge, sounds_like, zipf
 from sparring.evaluators.wordplay import _INFLECTIONS, NEAR_FLOOR, SAME_FLOOR, STOPWORDS, WEIGHTS, Evidence, same_word, ties_to, untied
+
+
+HEARD_READING_FLOOR = 3.0  # a less common reading heard in the coinage must still be a known word ("timetable", not "putative")
 
 
 def coined_evidence(word: str, q_content: list[str] | None = None, related: list[str] | None = None) -> Evidence | None:
@@ -91,6 +94,11 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
             target = None
         if target and not any(_inflects(target, p) for p in parts) and not (with_ending and any(same_word(target, r) for r in related)):
             found = Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}'")
+            if not literal and not _heard_in(parts, target):  # "pie-ative" is "creative" to the eye only
+                heard = next((w for w in readings(joined, tuple(parts)) if zipf(w) >= HEARD_READING_FLOOR and _heard_in(parts, w)), None)  # "pool-icy": policy, not police
+                if heard is None:
+                    return untied(Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}' in spelling only"))
+                target, found = heard, Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{heard}'")
             if not literal or any(ties_to(p, q_content, related) for p in parts if len(p) >= 3):
                 return found
             return untied(Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is the compound '{target}' split"))
@@ -114,6 +122,16 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
         if link:
             return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is a compound on the subject ('{link[0]}')")
     return Evidence("coined_word", WEIGHTS["near_sound_alike"], f"'{word}' is hyphenated but reads as no other word")
+
+
+def _heard_in(parts: list[str], target: str) -> bool:
+    """A respelling is heard as ``target`` when each edge part it changed sounds like the stretch of
+    ``target`` it stands for: "fawn-atic" (F AO N ~ F AH N-atic), "owl-gebra", "toe-tally"; not
+    "pie-ative" (creative), "road-breaking" (groundbreaking), "hang-gloves" (hangover)."""
+    changed = [(parts[0], True)] if not target.startswith(parts[0]) else []
+    if not target.endswith(parts[-1]):
+        changed.append((parts[-1], False))
+    return all(sounds_at_edge(part, target, start=start) for part, start in changed)
 
 
 # the sounds those endings add ("rocked" = "rock" + T); "-ed" is a syllable only after T or D;

@@ -93,6 +93,45 @@ def contains(seq: Phones, sub: Phones) -> bool:
     return any(seq[i : i + n] == sub for i in range(len(seq) - n + 1))
 
 
+# Sounds a listener hears as near-same: a vowel for another vowel, a consonant for its voicing
+# partner, a hiss for a hiss ("shell-ebrity": SH for the S of "celebrity").
+_VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
+_VOICING = {"B": "P", "D": "T", "G": "K", "V": "F", "DH": "TH", "Z": "S", "ZH": "SH", "JH": "CH"}
+_HISSES = frozenset({"S", "Z", "SH", "ZH"})
+
+
+def _substitution_cost(a: str, b: str) -> float:
+    if a == b:
+        return 0.0
+    if (a in _VOWELS and b in _VOWELS) or _VOICING.get(a, a) == _VOICING.get(b, b) or {a, b} <= _HISSES:
+        return 0.5
+    return 1.0
+
+
+def sound_distance(a: Phones, b: Phones) -> float:
+    """Edit distance between two pronunciations where a vowel for a vowel, a consonant for its
+    voicing partner or a hiss for a hiss costs half ("owl" AW L vs "al-" AE L: 0.5; "eggs" EH G Z vs "ex-" EH K S: 1)."""
+    row = [float(j) for j in range(len(b) + 1)]
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], float(i)
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + _substitution_cost(x, y))
+    return row[-1]
+
+
+def sounds_at_edge(part: str, word: str, *, start: bool) -> bool:
+    """``part`` said aloud is heard at the start (or end) of ``word``: within one near-sound edit
+    of a stretch of ``word``'s pronunciation about as long (from four phonemes: one and a half).
+    "fawn" in "fanatic", "moo" in "musician", "egg" in "educated"; not "pie" in "creative"."""
+    for pp in phones(part):
+        budget = 1.0 if len(pp) <= 3 else 1.5
+        for wp in phones(word):
+            for n in (len(pp) - 1, len(pp), len(pp) + 1):
+                if 1 <= n <= len(wp) and sound_distance(pp, wp[:n] if start else wp[-n:]) <= budget:
+                    return True
+    return False
+
+
 @functools.lru_cache(maxsize=65536)
 def zipf(word: str) -> float:
     from wordfreq import zipf_frequency
@@ -157,13 +196,20 @@ def reads_like(spelling: str, exclude: tuple[str, ...] = ()) -> str | None:
     ("owlgebra" -> "algebra", "hisstory" -> "history"), other than ``exclude``; None if none.
     Allowed edits: 1 for 5-6 letters, 2 for 7-9, 3 from 10 ("eggsercise" -> "exercise");
     candidates share the first two or last three letters."""
+    found = readings(spelling, exclude)
+    return found[0] if found else None
+
+
+@functools.lru_cache(maxsize=16384)
+def readings(spelling: str, exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Every word ``reads_like`` considers for ``spelling``, commonest first ("poolicy": police, policy)."""
     budget = 0 if len(spelling) < 5 else 1 if len(spelling) < 7 else 2 if len(spelling) < 10 else 3
     if budget == 0:
-        return None
+        return ()
     buckets = _spelling_buckets()
     candidates = set(buckets.get("^" + spelling[:2], ())) | set(buckets.get(spelling[-3:] + "$", ()))
     close = [w for w in candidates if w not in exclude and abs(len(w) - len(spelling)) <= budget and edit_distance(w, spelling) <= budget]
-    return max(close, key=zipf, default=None)
+    return tuple(sorted(close, key=lambda w: (-zipf(w), w)))
 
 
 @functools.lru_cache(maxsize=16384)

@@ -285,8 +285,9 @@ def test_most_training_corpus_jokes_show_wordplay():
     shown = sum(wordplay(j["question"], j["answer"], j["topic"]).score >= 0.5 for j in jokes)
     # 0.936 measured on 1,086 jokes; 0.903 since coinages, sound-alikes, double meanings and split
     # compounds untied to the subject count half (what still fails is mostly a gap of senses.py's
-    # fields -- "hue" for a rainbow, "scents" for a skunk -- not of the rule)
-    assert shown >= 0.89 * len(jokes), shown / len(jokes)
+    # fields -- "hue" for a rainbow, "scents" for a skunk -- not of the rule); 0.885 since a respelling
+    # must be heard as its reading, not only seen ("honk-estly", "owl-some" are lost with "pie-ative")
+    assert shown >= 0.88 * len(jokes), shown / len(jokes)
 
 
 @pytest.mark.parametrize("question, answer, passes", [
@@ -299,6 +300,10 @@ def test_most_training_corpus_jokes_show_wordplay():
     ("Why did the bread win the manners award?", "It was very well-bread.", True),   # "bread" heard as "bred"
     ("How do eggs leave the highway?", "They take the eggs-it.", True),             # sounds as "exit"
     ("How does the bunny stay in shape?", "Plenty of eggs-ercise.", True),          # reads as "exercise", 3 edits in 10 letters
+    ("Why is the deer always early?", "It's a real fawn-atic about time.", True),   # "fawn" is heard in "fanatic"
+    ("Why was the lifeguard so strict?", "She followed pool-icy to the letter.", True),  # heard as "policy", though "police" reads closer
+    ("What did the mathematician say to the pie?", "Yes, it feels really pie-ative.", False),  # "creative" to the eye only
+    ("Why was the road so brave?", "It was always perfect road-breaking.", False),  # "road" is not heard in "groundbreaking"
 ])
 def test_a_hyphen_is_a_pun_only_when_the_word_reads_as_another(question, answer, passes):
     assert (wordplay(question, answer).score >= 0.5) is passes, wordplay(question, answer).reason
@@ -311,6 +316,19 @@ def test_a_hyphen_is_a_pun_only_when_the_word_reads_as_another(question, answer,
 ])
 def test_a_blend_is_a_pun_when_it_carries_a_piece_of_the_subject(question, answer, topic, passes):
     assert (wordplay(question, answer, topic).score >= 0.5) is passes, wordplay(question, answer, topic).reason
+
+
+def test_sound_distance_counts_near_sounds_half_and_edges_are_heard_by_sound():
+    from sparring.evaluators.sounds import sound_distance, sounds_at_edge
+
+    assert sound_distance(("AW", "L"), ("AE", "L")) == 0.5      # a vowel for a vowel
+    assert sound_distance(("EH", "G", "Z"), ("EH", "K", "S")) == 1.0  # two voicing partners
+    assert sound_distance(("P", "AY"), ("K", "R")) == 2.0
+    assert sound_distance(("R", "OW", "D"), ("R", "OW", "D", "Z")) == 1.0  # an insertion costs a whole edit
+    assert sounds_at_edge("toe", "totally", start=True) and sounds_at_edge("moo", "musician", start=True)
+    assert sounds_at_edge("sight", "website", start=False) and not sounds_at_edge("sight", "website", start=True)
+    assert not sounds_at_edge("pie", "creative", start=True) and not sounds_at_edge("gloves", "hangover", start=False)
+    assert not sounds_at_edge("zzzqx", "totally", start=True)  # no pronunciation: nothing is heard
 
 
 def test_sounds_like_joins_the_parts_pronunciations():
