@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 
 FIELDS = """
-bakery: bread baker bakery bake loaf loaves knead dough rise yeast crust crumb crumbs roll bun buns oven flour slice toast sourdough bagel muffin croissant rye wheat baguette butter jam toaster batter whisk pastry pie cake cupcake cookie doughnut donut sprinkle sprinkles icing frosting dessert sweet sugar
+bakery: bread baker bakery bake loaf loaves knead dough rise yeast crust crumb crumbs roll bun buns oven flour slice toast sourdough bagel muffin croissant rye wheat baguette butter jam toaster batter whisk pastry pie cake cupcake cookie doughnut donut sprinkle sprinkles icing frosting dessert sweet sugar filling fillings
 cheese: cheese cheddar gouda brie swiss mozzarella parmesan feta grate grater cheesy milk dairy cracker mouse holes nacho nachos
 pizza: pizza slice crust topping toppings sauce saucy cheese pepperoni oven delivery dough
 eggs: egg eggs shell yolk crack cracked hatch chick chicken hen omelet scramble scrambled fried boil boiled poach poached breakfast
@@ -35,7 +35,7 @@ vegetables: vegetable vegetables veggie potato potatoes tater spud fries chips m
 soup: soup stew stir stirring spoon bowl broth chowder noodle noodles pot ladle simmer boil chicken leek leeks
 pasta: pasta spaghetti noodle noodles macaroni ravioli lasagna penne sauce meatball meatballs italian tangle untangle impasta filled filling stuffed
 cake: cake cakes cupcake birthday candle candles icing frosting slice piece tier tiers layer bake baker batter sweet dessert party wedding
-sweets: candy sweet sweets sugar chocolate bitter caramel gum bubblegum lollipop lolly marshmallow toffee fudge jelly bean dessert donut doughnut sundae sprinkles ice cream icecream scoop cone popsicle vanilla mint
+sweets: candy sweet sweets sugar chocolate bitter caramel gum bubblegum lollipop lolly marshmallow toffee fudge jelly bean dessert donut doughnut sundae sprinkles ice cream icecream scoop cone popsicle vanilla mint filling
 milk: milk dairy cow cream creamy shake milkshake butter churn bottle carton yogurt cheese moo udder
 meat: meat ham bacon pork chop steak beef burger hamburger sausage hot dog turkey drumstick drumsticks grill barbecue jerky rib ribs
 food: food eat ate eating meal lunch launch dinner breakfast brunch snack snacks menu chef cook cooking kitchen restaurant waiter diner hungry appetite taste tasty flavor salt salty pepper spice spicy sauce dish plate bowl fork knife spoon oven stove grill fry fried roast recipe serve served serving sandwich stew soup thyme herb herbs sage basil oregano parsley bite bites
@@ -57,7 +57,7 @@ baker: baker bakery bread dough knead kneaded loaf loafing rise oven flour bun r
 plumber: plumber pipe pipes leak drain flush flushed toilet sink faucet tap water wrench clog
 mail: mail mailman post postman letter letters stamp stamps envelope package parcel deliver delivered deliver delivery address seal sealed stick sticky stuck
 teacher: teacher teachers school schools class classes classroom student students pupil lesson lessons homework test tests exam grade grades mark marks principal recess desk chalk board blackboard ruler pencil pen paper book books study studying learn smart bright clever report card
-police: police cop cops officer detective clue clues case crime criminal arrest arrested jail prison bars cell thief steal stole stealing robber rob mug mugged lawyer judge court trial sentence fine guilty witness evidence fingerprint undercover spy spies trouble law
+police: police cop cops officer detective clue clues case crime criminal arrest arrested jail prison bars cell thief steal stole stealing robber rob mug mugged lawyer judge court trial sentence fine guilty witness evidence fingerprint undercover spy spies trouble law plant planted
 judge: judge court trial case lawyer jury order gavel sentence appeal verdict law rest
 fire: fire fires fired firefighter fireman flame flames burn burned burnt smoke hot heat spark sparks blaze lit light match matches ash ashes campfire log logs hose alarm wick wicks candle candles wax
 library: library librarian book books shelf shelves page pages chapter read reading story novel cover spine bookmark author write writer print quiet silence
@@ -71,7 +71,7 @@ school: school schools class classes student teacher lesson test grade grades ho
 math: math maths number numbers count counting add addition subtract division divide multiply multiplication fraction fractions decimal equal sum problem problems solve solution triangle angle angles right acute obtuse circle square pi geometry algebra even odd table tables calculator zero one two three four eight ten seven nine tangent tangents
 history: history historian past ancient king queen knight knights castle pharaoh mummy pyramid date dates war battle empire
 geography: geography map maps country countries globe continent compass north south east west latitude longitude border capital city russia chile hungary turkey greece wales point pointing
-chemistry: chemistry chemist science scientist lab experiment element elements atom atoms molecule acid base solution react reaction sodium nitrate formula beaker
+chemistry: chemistry chemist science scientist lab experiment element elements atom atoms molecule acid base solution react reaction sodium nitrate formula beaker table periodic
 physics: physics physicist light gravity energy force mass speed motion photon electron atom magnet magnetic attractive attract current electric
 science: science scientist scientists chemistry physics biology lab experiment reaction reactions solution solutions element elements atom atoms cell cells division
 cycling: bicycle bicycles bike bikes cycle cycling cyclist tire tires tired wheel wheels pedal pedals chain spoke spokes ride helmet
@@ -143,7 +143,7 @@ hotel: hotel room guest guests lobby bed suite key keys stay
 sky travel: travel trip vacation holiday luggage suitcase pack packing ticket passport flight hotel
 insects2: caterpillar butterfly moth cocoon change changed phase ladybug spots spot
 storms: storm storms hurricane tornado whirlwind wind winds hail rain thunder lightning strike cloud
-electricity: electricity electric outlet plug socket charge charged current wire wires power battery bulb light switch shock shocked
+electricity: electricity electric outlet plug socket charge charged current wire wires power battery bulb light switch shock shocked lightning
 gym: gym exercise workout work out weights lift lifting fit fitness muscle muscles run treadmill sweat
 sleep: sleep sleeping asleep sleepy bed pillow blanket nap dream dreams tired rest wake awake yawn night snore
 emotions: sad happy mad angry upset cheerful glad lonely nervous scared afraid calm tired bored down blue tears cry crying

@@ -15,7 +15,7 @@ from sparring.evaluators.idioms import find_idioms
 from sparring.evaluators.senses import has_two_senses, linked_to
 from sparring.evaluators.sounds import homophones, in_dictionary, phones, sound_neighbours, two_word_readings, zipf
 from sparring.evaluators.text_metrics import words
-from sparring.evaluators.wordplay import DOUBLE_MEANING_MAX_ZIPF, STOPWORDS, WEIGHTS, Evidence, _not_inflection, same_word
+from sparring.evaluators.wordplay import DOUBLE_MEANING_MAX_ZIPF, STOPWORDS, WEIGHTS, Evidence, _not_inflection, same_word, untied
 
 # a two-sense word of the joke's own subject field may be commoner ("space", "cool") than the
 # untied double meanings wordplay.py accepts
@@ -30,7 +30,8 @@ _RECUT_BLOCKERS = STOPWORDS - {"i"}
 _DETERMINERS = frozenset("a an the this that these those its his her my your their our some any".split())
 
 
-def subject_evidence(question: str, answer_tokens: list[str], answer_words: list[str], q_content: list[str], subject: list[str]) -> list[Evidence]:
+def subject_evidence(question: str, answer_tokens: list[str], answer_words: list[str], q_content: list[str], subject: list[str],
+                     topic: list[str] | None = None) -> list[Evidence]:
     """Puns tied to the joke's subject (the question's content words and the topic):
 
     - ``subject_double``: an answer word of the subject's field with a second sense ("hog" with
@@ -151,7 +152,13 @@ def subject_evidence(question: str, answer_tokens: list[str], answer_words: list
             continue
         link = linked_to(w, subject)
         if link and has_two_senses(w) and zipf(w) < SUBJECT_DOUBLE_MAX_ZIPF:
-            add("subject_double", f"'{w}' belongs with '{link[0]}' ({link[1]}) and has a second sense")
+            reason = f"'{w}' belongs with '{link[0]}' ({link[1]}) and has a second sense"
+            if topic and not linked_to(w, _subject_core(q_content, subject, topic)):
+                # the word fits the question's setting, not its subject: "thrown out of the class"
+                # when the centipede is at school is the literal sense, with nothing to call up the other
+                found.append(untied(Evidence("subject_double", WEIGHTS["subject_double"], reason + ", but of the setting")))
+            else:
+                add("subject_double", reason)
         own = zipf(w)
         alikes = [h for h in homophones(w) if not same_word(h, w) and len(h) >= 3 and (len(h) >= 4 or zipf(h) >= 3.5)]
         common_alikes = [h for h in alikes if zipf(h) >= max(3.5, own - 0.5)]  # "bread"/"bred" is no pun
@@ -196,3 +203,13 @@ def subject_evidence(question: str, answer_tokens: list[str], answer_words: list
                 add("subject_sound", f"'{w1} {w2}' is heard as '{left} {right}'")
                 break
     return found
+
+
+_NOT_A_SUBJECT = frozenset({"kind", "type", "sort", "favorite", "favourite"})  # "what kind of music do fossils like"
+
+
+def _subject_core(q_content: list[str], subject: list[str], topic: list[str]) -> list[str]:
+    """Who the joke is about, as against where it happens: the topic, the question's first content
+    word ("the ghost" in "why did the ghost leave the restaurant"), and the words of their fields."""
+    who = [*topic, *[q for q in q_content if q not in _NOT_A_SUBJECT][:1]]
+    return [w for w in subject if any(same_word(w, t) for t in who) or linked_to(w, who)]

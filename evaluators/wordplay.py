@@ -26,7 +26,9 @@ idiom_by_sound       0.8     a word swapped for its homophone completes a listed
                              owl" -> "night owl", "world peas" -> "world peace")
 subject_double       0.6     a two-sense word (``senses.TWO_SENSES``) of the subject's field:
                              "hog" with pig, "rise" with sourdough, "schools" with fish; or a
-                             compound of one ("pigpen", "riverbank", "microchips")
+                             compound of one ("pigpen", "riverbank", "microchips").  Half when,
+                             given a topic, it fits only the setting (a centipede "thrown out of
+                             the class" at school), not the topic or the question's first word
 subject_bridge       0.6     an answer word of one subject word's field one phoneme from a word of
                              another's: "cheetahs" (lion) ~ "cheaters" (cards), "cod" ~ "card"
 hidden_subject_word  0.6     an answer word hiding a field word of a *different* subject word than
@@ -302,7 +304,7 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
             evidence.append(meaning if ties_to(w, q_content, related) else untied(meaning))
     from sparring.evaluators.subject_puns import subject_evidence
 
-    subject_found = subject_evidence(question, [t for t in a_raw if "-" not in t], a_words, q_content, related)
+    subject_found = subject_evidence(question, [t for t in a_raw if "-" not in t], a_words, q_content, related, _content(words(topic or "")))
     in_field = {w for w in a_words if not any(same_word(w, q) for q in q_content) and linked_to(w, related)}
     if len(in_field) >= 2 and ("and" in a_raw or "," in answer or "or" in a_raw):
         # a list of the subject's own things ("corn, beans and potatoes", "a bowl of soup and some

@@ -286,8 +286,10 @@ def test_most_training_corpus_jokes_show_wordplay():
     # 0.936 measured on 1,086 jokes; 0.903 since coinages, sound-alikes, double meanings and split
     # compounds untied to the subject count half (what still fails is mostly a gap of senses.py's
     # fields -- "hue" for a rainbow, "scents" for a skunk -- not of the rule); 0.885 since a respelling
-    # must be heard as its reading, not only seen ("honk-estly", "owl-some" are lost with "pie-ative")
-    assert shown >= 0.88 * len(jokes), shown / len(jokes)
+    # must be heard as its reading, not only seen ("honk-estly", "owl-some" are lost with "pie-ative");
+    # 0.861 since a two-sense word of the question's setting needs a tie to its subject ("filling" for a
+    # donut at the dentist is kept by the lexicon; "bills" for an accountant's duck is lost with "class" at school)
+    assert shown >= 0.85 * len(jokes), shown / len(jokes)
 
 
 @pytest.mark.parametrize("question, answer, passes", [
@@ -315,6 +317,17 @@ def test_a_hyphen_is_a_pun_only_when_the_word_reads_as_another(question, answer,
     ("What do you call a pile of sleeping kittens?", "A mowntain.", "cats", False),  # reads as mountain, nothing of cats
 ])
 def test_a_blend_is_a_pun_when_it_carries_a_piece_of_the_subject(question, answer, topic, passes):
+    assert (wordplay(question, answer, topic).score >= 0.5) is passes, wordplay(question, answer, topic).reason
+
+
+@pytest.mark.parametrize("question, answer, topic, passes", [
+    ("Why was the centipede in trouble after school?", "It got thrown out of the class.", "insects", False),  # "class" of the setting, used literally
+    ("Why was the centipede in trouble after school?", "It got thrown out of the class.", None, True),  # no topic: the question is the subject
+    ("Why did the pig win the ball game?", "It hogged the ball.", "pigs", True),          # "hog" of the subject
+    ("Why did the donut visit the dentist?", "It needed a filling.", "donuts", True),     # of the setting, and of the subject too
+    ("Why did the ghost leave the restaurant so disappointed?", "There were no spirits on the menu.", "restaurant", True),  # the ghost is who it is about
+])
+def test_a_two_sense_word_of_the_setting_alone_is_no_pun(question, answer, topic, passes):
     assert (wordplay(question, answer, topic).score >= 0.5) is passes, wordplay(question, answer, topic).reason
 
 
