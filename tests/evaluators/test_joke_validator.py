@@ -265,15 +265,16 @@ def test_second_readings_must_touch_the_subject(question, answer, topic, passes)
 def test_trained_model_non_puns_do_not_regress():
     """``evaluators/data/model_outputs_labelled.jsonl``: 218 completions of trained models (150 after
     SFT, 50 after SFT + GRPO, 18 after SFT + GRPO against the tightened referee) that a referee of
-    2026-12-06 passed, judged by hand; 203 are no pun.  The current referee rejects about a third of
-    those non-puns (64% still pass: the semantic-field rules cannot tell a literal answer from a
-    pun, and a policy trained against them finds new holes); this ratchet keeps it from sliding
-    back, and most of the real puns passing."""
+    2026-12-06 passed, judged by hand; 203 are no pun.  The current referee rejects about half of
+    those non-puns (0.49 still pass, 0.64 before respellings had to be heard and setting-only double
+    meanings counted half: the semantic-field rules cannot tell a literal answer from a pun, and a
+    policy trained against them finds new holes); this ratchet keeps it from sliding back, and most
+    of the real puns passing."""
     from sparring.bench.joke_validator import model_output_check
 
     result = model_output_check()
     assert result["rows"] == 218 and result["puns"] == 15
-    assert result["groups"]["all"]["non_puns_passed"] <= 0.64, result
+    assert result["groups"]["all"]["non_puns_passed"] <= 0.50, result
     assert result["groups"]["all"]["puns_passed"] >= 0.75, result
 
 
