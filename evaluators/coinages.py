@@ -99,7 +99,9 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
                 if heard is None:
                     return untied(Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}' in spelling only"))
                 target, found = heard, Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{heard}'")
-            if not literal or any(ties_to(p, q_content, related) for p in parts if len(p) >= 3):
+            pieces = [p for p in parts if len(p) >= 3]
+            says_the_question = len(pieces) >= 2 and all(any(same_word(p, q) for q in q_content) for p in pieces)  # "high-flying" for "fly high"
+            if not literal or (any(ties_to(p, q_content, related) for p in parts if len(p) >= 3) and not says_the_question):
                 return found
             return untied(Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is the compound '{target}' split"))
     copies_question = any(same_word(p, q) for p in parts for q in q_content)
@@ -108,7 +110,7 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
             same, near = sound_neighbours(part)
             # a homophone, or a one-phoneme neighbour spelled around it ("elf" in "self")
             heard = max((v for v in same | {n for n in near if part in n}
-                         if v not in STOPWORDS and not same_word(v, part) and zipf(v) >= (SAME_FLOOR if v in same else NEAR_FLOOR)), key=zipf, default=None)
+                         if len(v) >= 3 and v not in STOPWORDS and not same_word(v, part) and zipf(v) >= (SAME_FLOOR if v in same else NEAR_FLOOR)), key=zipf, default=None)
             if heard:  # the subject's own word heard as another: "elf-esteem" (self), "well-bread" (bred)
                 return Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' hears '{part}' as '{heard}'")
     if with_ending:  # heard as a word a phoneme away ("wheel-y" really, "tide-y" tidy), or as nothing else

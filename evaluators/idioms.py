@@ -27,7 +27,7 @@ shake a leg | take a hike | take a rain check | take it easy | the last straw | 
 tongue tied | tongue was tied | turn over a new leaf | under * skin | up in the air | up to scratch
 stack up | wrap up | wrapped up | mixed up | all mixed up | fed up | cheer up | lighten up
 chill out | pass out | burn out | burned out | burnt out | stressed out | spaced out | worn out
-hang in there | hang out | let * down | let * go | let it go | get a grip | get the picture
+hang in there | hang out | hammer out | hammering out | let * down | let * go | let it go | get a grip | get the picture
 get * drift | hold * horses | keep * cool | lose * cool | lose * head | lose * touch | lost touch
 keep in touch | stay in touch | keep an eye on | all ears | all thumbs | all heart | big cheese
 in a pickle | in a jam | in the dark | in the loop | out of the loop | in the red | in the black

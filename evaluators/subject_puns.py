@@ -30,6 +30,19 @@ _RECUT_BLOCKERS = STOPWORDS - {"i"}
 _DETERMINERS = frozenset("a an the this that these those its his her my your their our some any".split())
 
 
+def _said_in_the_same_phrase(answer_tokens: list[str], i: int, q_tokens: list[str]) -> bool:
+    """Answer word ``i`` stands next to the same content word as it does in the question."""
+    w = answer_tokens[i]
+    for j, q in enumerate(q_tokens):
+        if not same_word(w, q):
+            continue
+        for step in (-1, 1):
+            a, b = i + step, j + step
+            if 0 <= a < len(answer_tokens) and 0 <= b < len(q_tokens) and answer_tokens[a] == q_tokens[b] and answer_tokens[a] not in STOPWORDS:
+                return True
+    return False
+
+
 def subject_evidence(question: str, answer_tokens: list[str], answer_words: list[str], q_content: list[str], subject: list[str],
                      topic: list[str] | None = None) -> list[Evidence]:
     """Puns tied to the joke's subject (the question's content words and the topic):
@@ -123,6 +136,8 @@ def subject_evidence(question: str, answer_tokens: list[str], answer_words: list
     for i, w in enumerate(answer_tokens):
         if i and answer_tokens[i - 1] in _DETERMINERS or not any(same_word(w, q) for q in q_content):
             continue
+        if _said_in_the_same_phrase(answer_tokens, i, q_tokens):
+            continue  # "ice cream" in the question and in the answer is the same dessert
         alikes = [h for h in homophones(w, 3.0) if not same_word(h, w) and h not in STOPWORDS]
         if alikes:
             add("subject_reheard", f"'{w}' from the question is used as '{alikes[0]}'")

@@ -14,14 +14,16 @@ homophone            1.0     an answer word sounds exactly like a *different* wo
 near_homophone       0.8     ... or one phoneme away from it (both 3+ phonemes, not an inflection);
                              adjacent answer words heard as one are tried too
 hidden_word          0.8     a question/topic word hidden inside a longer answer word that is not
-                             its inflection: "impasta" hides "pasta", "antique" hides "ant"
+                             its inflection nor it behind a plain prefix ("impossible"): "impasta"
+                             hides "pasta", "antique" hides "ant"
 subject_sound        0.8     an answer word (or two adjacent ones) sounds exactly like, or splits
                              into, a word of the subject's semantic field (``senses.py``):
                              "Chile"/"chilly" with cold, "I scream"/"ice cream" with dessert,
                              "planet"/"plan it" with a party; or a field word that sounds like
                              another word ("knead"/"need" with a baker, "wine"/"whine" with grapes)
 subject_reheard      0.8     a question word used again but heard as other words ("lettuce in" ->
-                             "let us in") or not as the thing itself ("couldn't bear the noise")
+                             "let us in") or not as the thing itself ("couldn't bear the noise");
+                             not inside the question's own phrase ("ice cream" twice)
 idiom_by_sound       0.8     a word swapped for its homophone completes a listed phrase ("knight
                              owl" -> "night owl", "world peas" -> "world peace")
 subject_double       0.6     a two-sense word (``senses.TWO_SENSES``) of the subject's field:
@@ -44,6 +46,7 @@ coined_word          0.6     an answer word missing from CMUdict built on a dict
                              reads as another word ("hiss-tory") or is a compound on the subject
                              ("hard-boiled" egg); other hyphenations count 0.3 ("good-natured")
 idiom                0.5     the answer contains a listed idiom ("sealed the deal", "let off steam")
+                             that the question does not already say
 double_meaning       0.45    a curated two-sense word *not* tied to the subject ("current",
                              "bark"), unless very common (Zipf >= 5): weak, needs a second finding
 near_sound_alike     0.3     a rarer answer word one phoneme from a much commoner one ("starch" /
@@ -75,7 +78,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sparring.evaluators.idioms import find_idiom
+from sparring.evaluators.idioms import find_idioms
 from sparring.evaluators.senses import linked_to
 from sparring.evaluators.sounds import contains, edit_distance_at_most_one, in_dictionary, phones, reads_like, sound_neighbours, zipf
 from sparring.evaluators.text_metrics import clean_unicode, words
@@ -181,9 +184,15 @@ class WordplayResult:
 # ------------------------------------------------------------------------- helpers
 
 
+# plurals no suffix rule undoes: "feet" is "foot" again, not a near-homophone of it
+_IRREGULAR_PLURALS = {"feet": "foot", "teeth": "tooth", "mice": "mouse", "geese": "goose", "men": "man", "women": "woman", "children": "child"}
+
+
 def stem(word: str) -> str:
     """A crude suffix stripper, enough to tell "cookies" is "cookie" and "baked" is "bake"."""
     w = word.lower().replace("'s", "")
+    if w in _IRREGULAR_PLURALS:
+        return _IRREGULAR_PLURALS[w]
     for suffix in ("ing", "ers", "ies", "ied", "ed", "es", "er", "ly", "s", "y", "e"):
         if w.endswith(suffix) and len(w) - len(suffix) >= 3:
             w = w[: -len(suffix)]
@@ -250,10 +259,14 @@ def _sound_evidence(answer_words: list[str], related: list[str]) -> list[Evidenc
 
 
 def _not_inflection(word: str, rel: str) -> bool:
-    """``word`` contains ``rel`` with at least 2 more letters and is not just an inflection of it."""
+    """``word`` (one word, or two heard as one) contains ``rel`` with at least 2 more letters and is
+    neither an inflection of it ("hammering", "hammering out") nor a dictionary word that is ``rel``
+    behind a plain prefix ("impossible" for "possible"; the coinage "impasta" still hides "pasta")."""
     if len(word) < len(rel) + 2 or same_word(word, rel):
         return False
-    return not any(word in (rel + sfx, stem(rel) + sfx) for sfx in _INFLECTIONS)
+    if any(same_word(part, rel) or part in {rel + sfx for sfx in _INFLECTIONS} | {stem(rel) + sfx for sfx in _INFLECTIONS} for part in word.split()):
+        return False
+    return not (in_dictionary(word) and any(word == prefix + rel for prefix in _PLAIN_PREFIXES))
 
 
 def _sound_alike(word: str) -> Evidence | None:
@@ -276,6 +289,7 @@ def _sound_alike(word: str) -> Evidence | None:
 
 
 _INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "est", "ly", "y", "ier", "iest")
+_PLAIN_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "mis", "re", "pre")
 
 
 def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayResult:
@@ -315,7 +329,8 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
             for e in subject_found
         ]
     evidence += subject_found
-    phrase = find_idiom(words(answer))
+    # a phrase the question already says ("feeling a little down") is echoed, not turned
+    phrase = next((p for p in find_idioms(words(answer)) if p not in find_idioms(q_words)), None)
     if phrase:
         evidence.append(Evidence("idiom", WEIGHTS["idiom"], f"the answer turns on the phrase '{phrase}'"))
     for w in a_words:

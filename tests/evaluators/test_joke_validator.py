@@ -263,17 +263,18 @@ def test_second_readings_must_touch_the_subject(question, answer, topic, passes)
 
 
 def test_trained_model_non_puns_do_not_regress():
-    """``evaluators/data/model_outputs_labelled.jsonl``: 218 completions of trained models (150 after
-    SFT, 50 after SFT + GRPO, 18 after SFT + GRPO against the tightened referee) that a referee of
-    2026-12-06 passed, judged by hand; 203 are no pun.  The current referee rejects about half of
-    those non-puns (0.49 still pass, 0.64 before respellings had to be heard and setting-only double
-    meanings counted half: the semantic-field rules cannot tell a literal answer from a pun, and a
-    policy trained against them finds new holes); this ratchet keeps it from sliding back, and most
-    of the real puns passing."""
+    """``evaluators/data/model_outputs_labelled.jsonl``: 236 completions of trained models (150 after
+    SFT, 50 after SFT + GRPO, 18 + 18 after SFT + GRPO against the tightened referees of 2026-12-06
+    and 2026-12-07) that the referee of their day passed, judged by hand; 219 are no pun.  The
+    current referee rejects about half of those non-puns (0.50 still pass; 0.64 before respellings
+    had to be heard, setting-only double meanings counted half and the question's own phrases
+    stopped counting as second readings: the semantic-field rules cannot tell a literal answer from
+    a pun, and a policy trained against them finds new holes); this ratchet keeps it from sliding
+    back, and most of the real puns passing."""
     from sparring.bench.joke_validator import model_output_check
 
     result = model_output_check()
-    assert result["rows"] == 218 and result["puns"] == 15
+    assert result["rows"] == 236 and result["puns"] == 17
     assert result["groups"]["all"]["non_puns_passed"] <= 0.50, result
     assert result["groups"]["all"]["puns_passed"] >= 0.75, result
 
@@ -330,6 +331,30 @@ def test_a_blend_is_a_pun_when_it_carries_a_piece_of_the_subject(question, answe
 ])
 def test_a_two_sense_word_of_the_setting_alone_is_no_pun(question, answer, topic, passes):
     assert (wordplay(question, answer, topic).score >= 0.5) is passes, wordplay(question, answer, topic).reason
+
+
+@pytest.mark.parametrize("question, answer, topic, passes", [
+    # the question's own phrase said again is the same thing, not a second hearing
+    ("What did the ice cream cone say to the lemonade stand?", "You're a good ice cream cone.", "popsicles", False),
+    ("What do harmonicas mean when they're feeling a little down?", "They're feeling a little down.", "harmonicas", False),
+    ("What do we call a helicopter that can fly high?", "A high-flying helicopter.", "helicopters", False),
+    # ... a form of the question's word is no hidden word, nor is the word behind a plain prefix
+    ("Why did the engineer talk to the frustum?", "He was really good engineering.", "engineers", False),
+    ("Is it possible to drink a waterfall?", "It's impossible!", "waterfalls", False),
+    ("Why did the rocking chair buy a concert ticket?", "It loved rock music.", None, True),      # same word, new phrase
+    ("Why was the noodle thrown out of the party?", "Everyone found out it was an impasta.", None, True),
+    ("Why did the old tire finally stop working?", "It was re-tired.", None, True),              # one part is the question's
+    ("What do blacksmiths make of their hammer and anvil?", "They're always hammering out a new story.", "blacksmiths", True),
+])
+def test_what_the_question_already_says_is_no_second_reading(question, answer, topic, passes):
+    assert (wordplay(question, answer, topic).score >= 0.5) is passes, wordplay(question, answer, topic).reason
+
+
+def test_irregular_plurals_are_the_same_word():
+    from sparring.evaluators.wordplay import same_word
+
+    assert same_word("feet", "foot") and same_word("teeth", "tooth") and not same_word("feet", "fee")
+    assert "near_homophone" not in {e.kind for e in wordplay("Why did the elephant hurt its feet?", "It stepped on a foot.").evidence}
 
 
 def test_sound_distance_counts_near_sounds_half_and_edges_are_heard_by_sound():
