@@ -108,22 +108,12 @@ def learner_uses_bf16(cfg: RunConfig) -> bool:
 
 def load_learner_base(cfg: RunConfig, base_dir: Path):
     """The frozen base the learner trains LoRA on: in ``model.dtype``, or in bfloat16 with
-    ``rl.learner_bf16`` (PEFT keeps the adapter float32 on it and casts the adapter branch's input,
-    so no autocast is needed).  ``python -m sparring.bench.grpo_step`` (16 completions of <= 48
-    tokens on the jokes prompts, 2 AMX cores): the shared-prefix step 2.97 s in float32, 2.26 s this
-    way.  Eager attention on CPU under bf16 (faster than SDPA's CPU kernels at these lengths,
-    measured 1.20 vs 1.25-1.35 s on an 8 x 152-token batch)."""
-    import torch
-    from transformers import AutoModelForCausalLM
+    ``rl.learner_bf16`` (``sft/lora.py::load_frozen_base``).  ``python -m sparring.bench.grpo_step``
+    (16 completions of <= 48 tokens on the jokes prompts, 2 AMX cores): the shared-prefix step
+    2.97 s in float32, 2.26 s this way."""
+    from sparring.sft.lora import load_frozen_base
 
-    kwargs: dict[str, Any] = {"dtype": getattr(torch, cfg.model.dtype)}
-    if learner_uses_bf16(cfg):
-        kwargs["dtype"] = torch.bfloat16
-        if not torch.cuda.is_available():
-            kwargs["attn_implementation"] = "eager"
-    model = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
-    model.config.use_cache = False
-    return model
+    return load_frozen_base(base_dir, cfg.model.dtype, bf16=learner_uses_bf16(cfg))
 
 
 def load_policy_model(cfg: RunConfig, init_adapter: Path | None, *, seed: int | None = None):
@@ -153,22 +143,11 @@ def portable_base_name(cfg: RunConfig, base_dir: Path) -> str:
 
 
 def policy_in_model_dtype(peft_model: Any, cfg: RunConfig, base_dir: Path) -> Any:
-    """The learner's ``default`` adapter on the base in ``model.dtype``: the learner itself when
-    that is what it holds, else (a bf16 learner base) the adapter's tensors copied onto a base
-    loaded in ``model.dtype`` (in eval mode), so the outputs do not inherit the learner's bf16 rounding."""
-    import copy
+    """The learner's ``default`` adapter on the base in ``model.dtype`` (``sft/lora.py::adapter_in_dtype``):
+    the outputs do not inherit a bf16 learner's rounding."""
+    from sparring.sft.lora import adapter_in_dtype
 
-    import torch
-    from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
-    from transformers import AutoModelForCausalLM
-
-    dtype = getattr(torch, cfg.model.dtype)
-    if peft_model.get_base_model().get_input_embeddings().weight.dtype == dtype:
-        return peft_model
-    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
-    model = get_peft_model(base, copy.deepcopy(peft_model.peft_config["default"]))
-    set_peft_model_state_dict(model, get_peft_model_state_dict(peft_model, adapter_name="default"))
-    return model.eval()  # the injected LoRA layers start in training mode (dropout on)
+    return adapter_in_dtype(peft_model, cfg.model.dtype, base_dir)
 
 
 def save_rl_outputs(peft_model: Any, tokenizer: Any, run: RunDir, cfg: RunConfig, base_dir: Path) -> dict[str, str]:

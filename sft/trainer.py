@@ -11,7 +11,9 @@ the model's chat template — SmolLM2's ChatML has no ``{% generation %}`` marke
 patch it for ``assistant_only_loss``.  Cosine schedule with warmup, gradient accumulation,
 optional packing, evaluation every N steps, early stopping on validation loss, checkpoints every N
 steps in ``<run>/sft/checkpoints`` keeping the best, ``--resume`` from the latest one.  On CPU:
-``use_cpu=True`` with bfloat16 autocast where the CPU has AVX-512 BF16 (``sft.bf16``); QLoRA (bitsandbytes 4-bit) needs CUDA.  Metrics go to the
+``use_cpu=True`` with the frozen base in bfloat16 where the CPU has AVX-512 BF16 or AMX (``sft.bf16``;
+the adapter, its gradients and the optimizer stay float32, the outputs are rebuilt on the
+``model.dtype`` base); QLoRA (bitsandbytes 4-bit) needs CUDA.  Metrics go to the
 tracker as ``sft/loss``, ``sft/eval_loss``, ``sft/lr``, ``sft/tokens_per_s``...  Outputs:
 ``<run>/sft/adapter`` and ``<run>/sft/merged`` (``sft/artifacts.py``), both verified and listed
 in the manifest.  Exercised by ``pytest tests/sft/test_trainer.py``.
@@ -182,20 +184,29 @@ def load_base(cfg: RunConfig):
     check_not_quantized(base_dir, where="model.name")
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": getattr(torch, cfg.model.dtype)}
-    if cfg.sft.qlora:
-        from transformers import BitsAndBytesConfig
+    if not cfg.sft.qlora:
+        from sparring.sft.lora import load_frozen_base
 
-        compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)
-        kwargs["device_map"] = {"": 0}
-    model = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
-    if cfg.sft.qlora:
-        from peft import prepare_model_for_kbit_training
+        return load_frozen_base(base_dir, cfg.model.dtype, bf16=bf16_base(cfg)), load_tokenizer(cfg.model.name), base_dir
+    from peft import prepare_model_for_kbit_training
+    from transformers import BitsAndBytesConfig
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=getattr(torch, cfg.model.dtype), quantization_config=quantization, device_map={"": 0})
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model.config.use_cache = False
     return model, load_tokenizer(cfg.model.name), base_dir
+
+
+def bf16_base(cfg: RunConfig) -> bool:
+    """``sft.bf16`` on CPU (not QLoRA): the frozen base is held in bfloat16 under the float32 adapter
+    rather than autocast over float32 weights -- no per-step weight casts: the jokes recipe's step
+    ~1.7 s vs ~2.0-2.3 s with autocast (``python -m sparring.bench.sft_step``, 2 AMX cores).  On a GPU
+    ``sft.bf16`` stays bf16 autocast (TRL's ``bf16``), the usual mixed-precision recipe."""
+    import torch
+
+    return not torch.cuda.is_available() and not cfg.sft.qlora and use_bf16(cfg.sft.bf16, False)
 
 
 # ------------------------------------------------------------------------------------------ schedule
@@ -282,7 +293,7 @@ def sft_arguments(cfg: RunConfig, run: RunDir, has_val: bool):
         seed=cfg.seed,
         data_seed=cfg.seed,
         use_cpu=not cuda,
-        bf16=use_bf16(s.bf16, cuda) or bool(cuda and torch.cuda.is_bf16_supported() and (cfg.model.dtype != "float32" or s.qlora)),
+        bf16=cuda and (use_bf16(s.bf16, cuda) or bool(torch.cuda.is_bf16_supported() and (cfg.model.dtype != "float32" or s.qlora))),  # CPU: bf16_base
         fp16=False,
         dataloader_num_workers=0,
         disable_tqdm=True,  # progress and metrics go through tracker_callback
@@ -384,6 +395,10 @@ def run_sft(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | str = F
 
     peft_model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)  # drop a bf16 autocast wrapper
     peft_model.eval()
+    if not cfg.sft.qlora:
+        from sparring.sft.lora import adapter_in_dtype
+
+        peft_model = adapter_in_dtype(peft_model, cfg.model.dtype, base_dir)  # a bf16 training base: outputs on the model.dtype base
     probe = tokenizer.apply_chat_template(train[0].prompt_messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
     reference = probe_logits(peft_model, probe)
     stage = run.stage_dir("sft")

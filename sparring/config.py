@@ -56,7 +56,7 @@ class SFTConfig(Section):
     eval_every: int = Field(0, ge=0, description="Evaluate validation loss every N steps (0: at the end of each epoch).")
     save_every: int = Field(0, ge=0, description="Checkpoint every N steps, a multiple of eval_every (0: at every evaluation; without a validation split, no checkpoints); the best by validation loss and the latest are kept.")
     early_stopping_patience: int = Field(0, ge=0, description="Stop after this many evaluations without validation-loss improvement (0: off).")
-    bf16: bool | None = Field(None, description="Train under bfloat16 autocast (weights stay float32): about 1.6x faster on CPUs with AVX-512 BF16 or AMX, and on GPUs with bf16. None: on where the hardware has it.")
+    bf16: bool | None = Field(None, description="Train in bfloat16: on CPU the frozen base is held in bf16 under the float32 LoRA adapter (its gradients and the optimizer stay float32; the adapter and merged outputs are rebuilt on the model.dtype base), on GPU bf16 autocast. Much faster on CPUs with AVX-512 BF16 or AMX and on GPUs with bf16; slow on CPUs without them. None: on where the hardware has it.")
     qlora: bool = Field(False, description="Load the base in 4-bit (bitsandbytes) and train LoRA on it. CUDA only.")
     lora: LoraConfig = Field(default_factory=LoraConfig, description="LoRA adapter settings.")
 

@@ -61,14 +61,16 @@ def test_prompt_tokens_get_label_minus_100(tmp_path: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch, packing", [("llama", True), ("gpt2", False)])
-def test_sft_run_writes_a_verified_adapter_and_merged_model(tmp_path: Path, arch: str, packing: bool):
+@pytest.mark.parametrize("arch, packing, bf16", [("llama", True, True), ("gpt2", False, False)])
+def test_sft_run_writes_a_verified_adapter_and_merged_model(tmp_path: Path, arch: str, packing: bool, bf16: bool):
+    from safetensors import safe_open
+
     from sparring.generation import load_generator
     from sparring.models import resolve_model
     from sparring.sft.trainer import run_sft
     from sparring.types import Prompt
 
-    cfg, run = make_run(tmp_path, arch, "sft.eval_every=1", "sft.save_every=1", f"sft.packing={str(packing).lower()}")
+    cfg, run = make_run(tmp_path, arch, "sft.eval_every=1", "sft.save_every=1", f"sft.packing={str(packing).lower()}", f"sft.bf16={str(bf16).lower()}")
     with Tracker(run, cfg) as tracker:
         result = run_sft(cfg, run, tracker)
     assert result["steps"] == 2 and result["train_rows"] == 19 and result["val_rows"] == 5
@@ -81,7 +83,9 @@ def test_sft_run_writes_a_verified_adapter_and_merged_model(tmp_path: Path, arch
     assert not list((run.path / "sft").glob(".*tmp*"))  # nothing half-written left behind
     arts = {a["format"]: a for a in run.manifest.artifacts}
     assert arts["hf-lora-adapter"]["verified"] and arts["hf-merged"]["verified"]
-    assert arts["hf-merged"]["verify"]["max_abs_logit_diff"] <= 1e-3
+    assert arts["hf-merged"]["verify"]["max_abs_logit_diff"] <= 1e-3  # a bf16 training base: the outputs were rebuilt on float32
+    with safe_open(str(merged / "model.safetensors"), "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F32"}
     assert resolve_model(adapter).kind == "adapter"
     names = {k for row in read_metrics(run.metrics_path) for k in row}
     assert {"sft/loss", "sft/eval_loss", "sft/lr", "sft/tokens_per_s"} <= names
@@ -104,6 +108,25 @@ class StopAfter(Tracker):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("bf16", [True, False])
+def test_bf16_on_cpu_holds_the_frozen_base_in_bf16_under_a_float32_adapter(tmp_path: Path, bf16: bool):
+    import torch
+
+    from sparring.sft.trainer import build_trainer
+
+    cfg, run = make_run(tmp_path, "llama", f"sft.bf16={str(bf16).lower()}")
+    with Tracker(run, cfg) as tracker:
+        trainer = build_trainer(cfg, run, tracker).trainer
+    frozen = {p.dtype for p in trainer.model.parameters() if not p.requires_grad}
+    trained = {p.dtype for p in trainer.model.parameters() if p.requires_grad}
+    assert frozen == {torch.bfloat16 if bf16 else torch.float32} and trained == {torch.float32}
+    assert trainer.args.bf16 is False  # no autocast on CPU: nothing is float32 that bf16 matmuls would need cast
+    trainer.current_gradient_accumulation_steps = 1  # what train() sets before its first step
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    loss = trainer.training_step(trainer.model, batch)
+    assert torch.isfinite(loss) and all(p.grad is not None and p.grad.dtype == torch.float32 for p in trainer.model.parameters() if p.requires_grad)
+
+
 def test_resume_continues_from_the_mid_run_checkpoint(tmp_path: Path):
     from sparring.sft.trainer import run_sft
 
