@@ -101,7 +101,7 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
                 target, found = heard, Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{heard}'")
             pieces = [p for p in parts if len(p) >= 3]
             says_the_question = len(pieces) >= 2 and all(any(same_word(p, q) for q in q_content) for p in pieces)  # "high-flying" for "fly high"
-            if not literal or (any(ties_to(p, q_content, related) for p in parts if len(p) >= 3) and not says_the_question):
+            if not literal or (any(ties_to(p, q_content, related) for p in pieces) and not says_the_question):
                 return found
             return untied(Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is the compound '{target}' split"))
     copies_question = any(same_word(p, q) for p in parts for q in q_content)

@@ -264,7 +264,8 @@ def _not_inflection(word: str, rel: str) -> bool:
     behind a plain prefix ("impossible" for "possible"; the coinage "impasta" still hides "pasta")."""
     if len(word) < len(rel) + 2 or same_word(word, rel):
         return False
-    if any(same_word(part, rel) or part in {rel + sfx for sfx in _INFLECTIONS} | {stem(rel) + sfx for sfx in _INFLECTIONS} for part in word.split()):
+    forms = {base + sfx for base in (rel, stem(rel)) for sfx in _INFLECTIONS}
+    if any(same_word(part, rel) or part in forms for part in word.split()):
         return False
     return not (in_dictionary(word) and any(word == prefix + rel for prefix in _PLAIN_PREFIXES))
 
