@@ -27,8 +27,8 @@ def coined_evidence(word: str, q_content: list[str] | None = None, related: list
         return _hyphenated(word, q_content or [], related or [])
     if len(word) < 5 or not word.isalpha() or in_dictionary(word):
         return None
-    if any(word.endswith(sfx) and in_dictionary(word[: -len(sfx)]) for sfx in _INFLECTIONS):
-        return None  # an inflection of a dictionary word ("kneaded"), not a coinage
+    if any(word.endswith(sfx) and in_dictionary(word[: -len(sfx)]) for sfx in _INFLECTIONS) or word.endswith("in") and in_dictionary(word + "g"):
+        return None  # an inflection of a dictionary word ("kneaded", "lightin'"), not a coinage
     if _on_the_subject(word, related or []):  # "eggcellent" reads as "excellent"; "slothful", "racoon" read as nothing new
         target = reads_like(word)
         return _blend(word, q_content or [], related or []) if target and edit_distance(word, target) <= 2 else None
@@ -89,6 +89,8 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
     with_ending = any(p in _SUFFIXES for p in parts) and all(p in _SUFFIXES or ties_to(p, q_content, related) for p in parts)
     if not in_dictionary(word):
         target = joined if in_dictionary(joined) and joined not in parts else reads_like(joined, tuple(parts)) or sounds_like(tuple(parts))
+        if target and len(target) < 4:
+            target = None  # "ho-m" reads as "hom": a scrap, not a word the joke could mean
         literal = target == joined and all(in_dictionary(p) and len(p) >= 2 for p in parts)  # "sun-light", "run-away"
         if with_ending and target and edit_distance(joined, target) > 2:
             target = None

@@ -44,7 +44,9 @@ sound_alike          0.6     the answer uses a rarer word that sounds exactly li
 coined_word          0.6     an answer word missing from CMUdict built on a dictionary word of 4+
                              letters covering half of it ("purrfect"), or a hyphenated word that
                              reads as another word ("hiss-tory") or is a compound on the subject
-                             ("hard-boiled" egg); other hyphenations count 0.3 ("good-natured")
+                             ("hard-boiled" egg); other hyphenations count 0.3 ("good-natured");
+                             none for the question's own words hyphenated ("race-car" after "race
+                             car"), a dropped g ("lightin'") or a reading under 4 letters ("ho-m")
 idiom                0.5     the answer contains a listed idiom ("sealed the deal", "let off steam")
                              that the question does not already say
 double_meaning       0.45    a curated two-sense word *not* tied to the subject ("current",
@@ -261,11 +263,12 @@ def _sound_evidence(answer_words: list[str], related: list[str]) -> list[Evidenc
 def _not_inflection(word: str, rel: str) -> bool:
     """``word`` (one word, or two heard as one) contains ``rel`` with at least 2 more letters and is
     neither an inflection of it ("hammering", "hammering out") nor a dictionary word that is ``rel``
-    behind a plain prefix ("impossible" for "possible"; the coinage "impasta" still hides "pasta")."""
+    behind a plain prefix ("impossible" for "possible"; the coinage "impasta" still hides "pasta").
+    A dropped g is an inflection too ("lightin'"), unless the spelling is a word ("puffin")."""
     if len(word) < len(rel) + 2 or same_word(word, rel):
         return False
     forms = {base + sfx for base in (rel, stem(rel)) for sfx in _INFLECTIONS}
-    if any(same_word(part, rel) or part in forms for part in word.split()):
+    if any(same_word(part, rel) or part in forms or (part == rel + "in" and not in_dictionary(part)) for part in word.split()):  # "lightin'", not "puffin"
         return False
     return not (in_dictionary(word) and any(word == prefix + rel for prefix in _PLAIN_PREFIXES))
 
@@ -306,7 +309,7 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
 
     for w in a_words:
         coined = coined_evidence(w, q_content, related)
-        if coined:
+        if coined and not _says_the_question(w, question, topic):
             evidence.append(coined)
         if any(same_word(w, q) for q in q_content):
             continue  # a lexicon word the question already used is likely literal, not a pun
@@ -355,6 +358,16 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
         miss *= 1.0 - e.weight
     kept = tuple(sorted(best.values(), key=lambda e: -e.weight))
     return WordplayResult(score=round(1.0 - miss, 4), evidence=kept)
+
+
+def _says_the_question(hyphenated: str, question: str, topic: str | None) -> bool:
+    """A hyphenation whose parts the question or topic already says in a row ("race-car" after
+    "race car", "ice-cream-ing" after "ice cream", "yo-yos" for yo-yos) coins nothing."""
+    parts = [p for p in hyphenated.split("-") if p]
+    said = words(f"{question} . {topic or ''}")
+    if len(parts) < 2:
+        return False
+    return any(all(same_word(p, said[i + k]) for k, p in enumerate(parts[:2])) for i in range(len(said) - 1))
 
 
 _PER_WORD_KINDS = frozenset({"sound_alike", "near_sound_alike", "double_meaning", "coined_word", "subject_homophone"}) | _FIELD_KINDS
