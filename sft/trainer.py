@@ -170,7 +170,7 @@ def check_qlora(cfg: RunConfig) -> None:
 
 
 def load_base(cfg: RunConfig):
-    """(model, tokenizer) for training: full precision, or 4-bit for QLoRA."""
+    """(model, tokenizer, base_dir) for training: the frozen base (``bf16_base``), or 4-bit for QLoRA."""
     import torch
     from sparring.models import check_not_quantized, load_tokenizer, resolve_model
 
@@ -182,14 +182,12 @@ def load_base(cfg: RunConfig):
     else:
         base_dir = resolved.path
     check_not_quantized(base_dir, where="model.name")
-    from transformers import AutoModelForCausalLM
-
     if not cfg.sft.qlora:
         from sparring.sft.lora import load_frozen_base
 
         return load_frozen_base(base_dir, cfg.model.dtype, bf16=bf16_base(cfg)), load_tokenizer(cfg.model.name), base_dir
     from peft import prepare_model_for_kbit_training
-    from transformers import BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)
