@@ -84,6 +84,8 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
     if len(parts) < 2 or not all(p.isalpha() for p in parts) or not any(in_dictionary(p) for p in parts):
         return None
     joined = "".join(parts)
+    if len(set(parts)) == 1:
+        return None  # a word said twice ("toe-toe", "baa-baa") is emphasis, not a new word ("toto")
     # the subject with an ending ("carousel-ing", "lighthouse-ness") is a pun only when it reads as
     # a word a letter or two away ("grape-ful" grateful, "wheel-y" really, "tide-y" tidy)
     with_ending = any(p in _SUFFIXES for p in parts) and all(p in _SUFFIXES or ties_to(p, q_content, related) for p in parts)

@@ -46,7 +46,8 @@ coined_word          0.6     an answer word missing from CMUdict built on a dict
                              reads as another word ("hiss-tory") or is a compound on the subject
                              ("hard-boiled" egg); other hyphenations count 0.3 ("good-natured");
                              none for the question's own words hyphenated ("race-car" after "race
-                             car"), a dropped g ("lightin'") or a reading under 4 letters ("ho-m")
+                             car"), a dropped g ("lightin'"), a word said twice ("toe-toe") or a
+                             reading under 4 letters ("ho-m")
 idiom                0.5     the answer contains a listed idiom ("sealed the deal", "let off steam")
                              that the question does not already say
 double_meaning       0.45    a curated two-sense word *not* tied to the subject ("current",

@@ -263,19 +263,21 @@ def test_second_readings_must_touch_the_subject(question, answer, topic, passes)
 
 
 def test_trained_model_non_puns_do_not_regress():
-    """``evaluators/data/model_outputs_labelled.jsonl``: 250 completions of trained models (150 after
-    SFT, 50 after SFT + GRPO, 18 + 18 + 14 after SFT + GRPO against the tightened referees of
-    2026-12-06 and 2026-12-07) that the referee of their day passed, judged by hand; 233 are no pun.
-    The current referee rejects about half of those non-puns (0.49 still pass; 0.66 before
-    respellings had to be heard, setting-only double meanings counted half and the question's own
-    phrases stopped counting as second readings: the semantic-field rules cannot tell a literal
-    answer from a pun, and a policy trained against them finds new holes); this ratchet keeps it
-    from sliding back, and most of the real puns passing."""
+    """``evaluators/data/model_outputs_labelled.jsonl``: 263 completions of trained models (150 after
+    SFT, 50 after SFT + GRPO, 18 + 18 + 14 + 13 after SFT + GRPO against the tightened referees of
+    2026-12-06 and 2026-12-07) that the referee of their day passed, judged by hand; 246 are no pun.
+    The current referee rejects about half of those non-puns (0.52 still pass -- each new demo's
+    passes are, by construction, the holes of the referee it trained against; on the first 236
+    rows 0.66 passed before respellings had to be heard, setting-only double meanings counted half
+    and the question's own phrases stopped counting as second readings, 0.48 after): the
+    semantic-field rules cannot tell a literal answer from a pun, and a policy trained against them
+    finds new holes.  This ratchet keeps the rules from sliding back, and most of the real puns
+    passing."""
     from sparring.bench.joke_validator import model_output_check
 
     result = model_output_check()
-    assert result["rows"] == 250 and result["puns"] == 17
-    assert result["groups"]["all"]["non_puns_passed"] <= 0.50, result
+    assert result["rows"] == 263 and result["puns"] == 17
+    assert result["groups"]["all"]["non_puns_passed"] <= 0.52, result
     assert result["groups"]["all"]["puns_passed"] >= 0.75, result
 
 
@@ -350,6 +352,7 @@ def test_a_two_sense_word_of_the_setting_alone_is_no_pun(question, answer, topic
     ("What do yo-yos call the most important person in their lives?", "The yo-yos of their life.", "yo-yos", False),
     ("What did the lantern say in the dark?", "It kept lightin' the lantern.", "lanterns", False),
     ("What did a hammock say to the bed?", "I'm so glad you're feeling a little ho-m.", "hammocks", False),
+    ("What do tuxedo shoes say to a pair of sneakers?", "You're a bit too tight in the toe-toe.", "tuxedos", False),  # "toto"
     ("Which bird is always out of breath?", "A puffin.", None, True),                                # "puffin" is a word: it hides "puff"
 ])
 def test_what_the_question_already_says_is_no_second_reading(question, answer, topic, passes):
