@@ -101,7 +101,7 @@ def learner_uses_bf16(cfg: RunConfig) -> bool:
     """``rl.learner_bf16`` resolved: explicit True/False, or None = where the hardware has it."""
     import torch
 
-    from sparring.sft.trainer import use_bf16
+    from sparring.sft.base_model import use_bf16
 
     return use_bf16(cfg.rl.learner_bf16, torch.cuda.is_available())
 

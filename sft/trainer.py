@@ -11,9 +11,9 @@ the model's chat template — SmolLM2's ChatML has no ``{% generation %}`` marke
 patch it for ``assistant_only_loss``.  Cosine schedule with warmup, gradient accumulation,
 optional packing, evaluation every N steps, early stopping on validation loss, checkpoints every N
 steps in ``<run>/sft/checkpoints`` keeping the best, ``--resume`` from the latest one.  On CPU:
-``use_cpu=True`` with the frozen base in bfloat16 where the CPU has AVX-512 BF16 or AMX (``sft.bf16``;
-the adapter, its gradients and the optimizer stay float32, the outputs are rebuilt on the
-``model.dtype`` base); QLoRA (bitsandbytes 4-bit) needs CUDA.  Metrics go to the
+``use_cpu=True`` with the frozen base in bfloat16 where the CPU has AVX-512 BF16 or AMX (``sft.bf16``,
+``sft/base_model.py``; the adapter, its gradients and the optimizer stay float32, the outputs are
+rebuilt on the ``model.dtype`` base); QLoRA (bitsandbytes 4-bit) needs CUDA.  Metrics go to the
 tracker as ``sft/loss``, ``sft/eval_loss``, ``sft/lr``, ``sft/tokens_per_s``...  Outputs:
 ``<run>/sft/adapter`` and ``<run>/sft/merged`` (``sft/artifacts.py``), both verified and listed
 in the manifest.  Exercised by ``pytest tests/sft/test_trainer.py``.
@@ -21,7 +21,6 @@ in the manifest.  Exercised by ``pytest tests/sft/test_trainer.py``.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import time
@@ -32,6 +31,7 @@ from typing import Any
 from sparring.config import RunConfig
 from sparring.errors import UserInputError
 from sparring.rundir import RunDir
+from sparring.sft.base_model import check_qlora, load_base, merge_full_precision, use_bf16
 from sparring.sft.formats import ChatExample, to_prompt_completion
 
 LOG_NAMES = {
@@ -148,65 +148,6 @@ def to_trl_dataset(examples: list[ChatExample]):
     return Dataset.from_list(rows)
 
 
-# ------------------------------------------------------------------------------------------ model
-
-
-def check_qlora(cfg: RunConfig) -> None:
-    """QLoRA needs CUDA and bitsandbytes; refuse early with the LoRA alternative."""
-    if not cfg.sft.qlora:
-        return
-    import torch
-
-    if not torch.cuda.is_available():
-        raise UserInputError(
-            "QLoRA (4-bit bitsandbytes) needs an NVIDIA GPU with CUDA, and none is available",
-            where="sft.qlora: true",
-            fix="set `sft.qlora: false` (or --set sft.qlora=false): plain LoRA on the full-precision model trains on CPU",
-        )
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
-        raise UserInputError("QLoRA needs the bitsandbytes package", where="sft.qlora: true", fix="pip install 'sparring[cuda]' (bitsandbytes), or set sft.qlora: false") from None
-
-
-def load_base(cfg: RunConfig):
-    """(model, tokenizer, base_dir) for training: the frozen base (``bf16_base``), or 4-bit for QLoRA."""
-    import torch
-    from sparring.models import check_not_quantized, load_tokenizer, resolve_model
-
-    resolved = resolve_model(cfg.model.name)
-    if resolved.adapter_path is not None:
-        from sparring.models import materialize
-
-        base_dir = materialize(cfg.model.name)  # continue from a merged adapter
-    else:
-        base_dir = resolved.path
-    check_not_quantized(base_dir, where="model.name")
-    if not cfg.sft.qlora:
-        from sparring.sft.lora import load_frozen_base
-
-        return load_frozen_base(base_dir, cfg.model.dtype, bf16=bf16_base(cfg)), load_tokenizer(cfg.model.name), base_dir
-    from peft import prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-    compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=getattr(torch, cfg.model.dtype), quantization_config=quantization, device_map={"": 0})
-    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    model.config.use_cache = False
-    return model, load_tokenizer(cfg.model.name), base_dir
-
-
-def bf16_base(cfg: RunConfig) -> bool:
-    """``sft.bf16`` on CPU (not QLoRA): the frozen base is held in bfloat16 under the float32 adapter
-    rather than autocast over float32 weights -- no per-step weight casts: the jokes recipe's step
-    ~1.7 s vs ~2.0-2.3 s with autocast (``python -m sparring.bench.sft_step``, 2 AMX cores).  On a GPU
-    ``sft.bf16`` stays bf16 autocast (TRL's ``bf16``), the usual mixed-precision recipe."""
-    import torch
-
-    return not torch.cuda.is_available() and not cfg.sft.qlora and use_bf16(cfg.sft.bf16, False)
-
-
 # ------------------------------------------------------------------------------------------ schedule
 
 
@@ -299,25 +240,6 @@ def sft_arguments(cfg: RunConfig, run: RunDir, has_val: bool):
     )
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """Does this CPU do bfloat16 matmuls natively (AVX-512 BF16 or AMX)?  Linux /proc/cpuinfo flags."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def use_bf16(setting: bool | None, cuda: bool) -> bool:
-    """``sft.bf16``: explicit True/False, or None = where the hardware has it."""
-    import torch
-
-    if setting is not None:
-        return setting
-    return bool(torch.cuda.is_bf16_supported()) if cuda else cpu_has_bf16()
-
-
 # ------------------------------------------------------------------------------------------ stage
 
 
@@ -403,7 +325,7 @@ def run_sft(cfg: RunConfig, run: RunDir, tracker: Any, *, resume: bool | str = F
     exact = not cfg.sft.qlora  # a 4-bit model's logits differ from the full-precision reload by design
     adapter = save_adapter(peft_model, tokenizer, stage / "adapter", base_name=_portable_base_name(cfg.model.name, base_dir), reference_logits=reference if exact else None, probe_ids=probe)
     if cfg.sft.qlora:
-        merged_model = _merge_full_precision(cfg, stage / "adapter")
+        merged_model = merge_full_precision(cfg, stage / "adapter")
     else:
         merged_model = peft_model.merge_and_unload()
     merged_model.config.use_cache = True  # training turned the KV cache off; generation wants it
@@ -449,11 +371,3 @@ def _portable_base_name(name: str, base_dir: Path) -> str:
     if p.exists():
         return str(Path(base_dir).resolve())
     return name
-
-
-def _merge_full_precision(cfg: RunConfig, adapter_dir: Path):
-    """QLoRA: merge the adapter into the full-precision base (not the 4-bit one)."""
-    from sparring.models import load_model
-
-    model, _ = load_model(adapter_dir, merge_adapter=True)
-    return model

@@ -55,9 +55,9 @@ def test_bf16_learner_keeps_the_adapter_float32_and_the_outputs_in_model_dtype(t
 @pytest.mark.parametrize("setting", [True, False, None])
 def test_learner_bf16_setting_resolves(tiny_base, setting, monkeypatch):
     from sparring.rl import learner
-    from sparring.sft import trainer
+    from sparring.sft import base_model
 
-    monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(base_model, "cpu_has_bf16", lambda: True)
     assert learner.learner_uses_bf16(_cfg(tiny_base, learner_bf16=setting)) is (setting is not False)
-    monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(base_model, "cpu_has_bf16", lambda: False)
     assert learner.learner_uses_bf16(_cfg(tiny_base, learner_bf16=setting)) is bool(setting)

@@ -159,7 +159,7 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path: Path):
 def test_qlora_on_cpu_is_refused_with_the_lora_fix(tmp_path: Path):
     import torch
 
-    from sparring.sft.trainer import check_qlora
+    from sparring.sft.base_model import check_qlora
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
