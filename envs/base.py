@@ -47,6 +47,12 @@ class Env(ABC):
     def score(self, prompt: Prompt, completion: str) -> Score:
         """Score one completion. Must not raise on any string the model can produce."""
 
+    @classmethod
+    def referee_note(cls) -> str | None:
+        """What a reader of this env's pass rates should know about the referee's own accuracy,
+        measured when asked (the report card prints it under the before/after table); None: nothing."""
+        return None
+
     def make_prompt(self, text: str | None = None, **fields: Any) -> Prompt:
         """Build one prompt from user-facing fields (used by `sparring score`); envs override it
         to accept their own fields (chess: ``fen``; qa: ``question``/``answer``; jokes: ``topic``)."""

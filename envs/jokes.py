@@ -123,6 +123,22 @@ class JokesEnv(Env):
         self.recent = RecentJokes(self.options.recent_window) if self.options.recent_window else None
         self._index: JokeIndex | None = None
 
+    @classmethod
+    def referee_note(cls) -> str | None:
+        """The joke referee on completions of trained models that it (or an earlier version) passed
+        and a person then judged (``evaluators/data/model_outputs_labelled.jsonl``): its pass rates
+        overstate real puns, by how much is measured here, with the current rules."""
+        from sparring.bench.joke_validator import model_output_check
+
+        result = model_output_check()
+        everything = result["groups"]["all"]
+        return (
+            f"Read the joke pass rates as an upper bound on real puns: of {result['rows']} completions of trained models that a "
+            f"person judged ({result['puns']} puns), this referee passes {everything['non_puns_passed']:.0%} of the non-puns and "
+            f"{everything['puns_passed']:.0%} of the puns, a precision of {everything['precision']:.2f} "
+            "(`python -m sparring.bench.joke_validator`)."
+        )
+
     # ------------------------------------------------------------------ prompts
     def _topics(self, split: str) -> list[str]:
         o = self.options

@@ -43,6 +43,17 @@ def _eval_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return ["metric", "before (base)", "after (trained)", "Δ", "after/before"], rows
 
 
+def _referee_note(env: str) -> str | None:
+    """The env's caveat on its own referee (``Env.referee_note``), or None for an env sparring does not know."""
+    from sparring.envs.base import env_class
+    from sparring.errors import UserInputError
+
+    try:
+        return env_class(env).referee_note()
+    except UserInputError:
+        return None
+
+
 def _final_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
     last: dict[str, float] = {}
     for r in rows:
@@ -78,6 +89,9 @@ def build_sections(run: RunDir) -> tuple[list[Section], dict[str, Any]]:
         blocks: list[tuple[str, Any]] = [("table", (header, trows))]
         if summary.get("prompts"):
             blocks.append(("p", f"{summary.get('prompts')} prompts from the env's held-out split, the same for both models."))
+        note = _referee_note(summary.get("env", cfg.env.name))
+        if note:
+            blocks.append(("p", note))
         sections.append((f"Evaluation before/after — {summary.get('env', cfg.env.name)}", blocks))
         samples = summary.get("samples") or []
         if samples:

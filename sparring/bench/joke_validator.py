@@ -130,9 +130,10 @@ def base_model_pass_rate(path: Path | None = None) -> tuple[float, int]:
 
 def model_output_check(path: Path | None = None) -> dict[str, Any]:
     """The validator on labelled completions of *trained* models (``source``: after SFT, or after
-    SFT + GRPO): every row passed the validator of 2026-12-06 and was then judged by hand.  What a trained policy learns to
-    produce is where a rule-based referee gets fooled: the share of these non-puns that still pass
-    is the figure to keep low, per half (dev guided the rules, heldout did not)."""
+    SFT + GRPO against the referee of its day): every row passed that day's validator and was then
+    judged by hand.  What a trained policy learns to produce is where a rule-based referee gets
+    fooled: the share of these non-puns that still pass is the figure to keep low, per hash half
+    and per source."""
     rows = load_labelled(path or _data_path().with_name("model_outputs_labelled.jsonl"))
     verdicts = [(bool(r["label"]), validate_joke(r["text"], topic=r.get("topic")).passed) for r in rows]
     groups: dict[str, list[tuple[bool, bool]]] = defaultdict(list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from sparring.config import RunConfig
@@ -41,6 +42,8 @@ def test_report_has_every_section(runs_dir: Path):
     for needle in ("Evaluation before/after", "| pass_rate | 0.05 | 0.8 | 0.75 | 16.00× |", "Samples on the same prompts", "model-q8_0.gguf", "verified", "mlc-q4f16_1-x", "config sha256"):
         assert needle in md, needle
     assert "Bread is food \\| nice" in md  # table cells are escaped
+    # the jokes referee's own accuracy, measured on the hand-judged trained-model completions now
+    assert re.search(r"upper bound on real puns: of \d+ completions .* a precision of 0\.\d\d", md)
     for png in ("reward", "loss", "pass_rate", "kl", "step_time"):
         assert (run.path / "plots" / f"{png}.png").stat().st_size > 1000
     page = out["html"].read_text()
@@ -49,6 +52,13 @@ def test_report_has_every_section(runs_dir: Path):
     e2e = json.loads(out["e2e"].read_text())
     assert e2e["inference_metrics"]["pass_rate"] == 0.8 and e2e["export_formats"] == ["gguf"]
     assert e2e["final_losses"] == {"sft/loss": 2.0 / 3}
+
+
+def test_only_an_env_with_a_referee_caveat_gets_one(runs_dir: Path):
+    run = make_run(runs_dir)
+    summary = json.loads((run.path / "eval" / "summary.json").read_text())
+    (run.path / "eval" / "summary.json").write_text(json.dumps({**summary, "env": "qa"}))
+    assert "upper bound" not in write_report(run)["md"].read_text()
 
 
 def test_report_without_eval_or_artifacts(runs_dir: Path):
