@@ -89,6 +89,16 @@ def env_class(name: str) -> type[Env]:
     return ENVS.get(name, where="env.name")
 
 
+def env_referee_note(name: str | None) -> str | None:
+    """``Env.referee_note`` of the env called ``name``; None for an env sparring does not know."""
+    from sparring.errors import UserInputError
+
+    try:
+        return env_class(name).referee_note() if name else None
+    except UserInputError:
+        return None
+
+
 def parse_env_options(name: str, options: dict[str, Any] | None, where: str = "env.options") -> EnvOptions:
     cls = env_class(name)
     try:

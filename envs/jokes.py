@@ -17,6 +17,8 @@ and ``sparring score jokes --topic bread --completion "..."``.
 
 from __future__ import annotations
 
+import functools
+
 import random
 import re
 from pathlib import Path
@@ -113,6 +115,14 @@ def topic_relevance(topic: str, question: str, answer: str) -> float:
     return 0.0
 
 
+@functools.lru_cache(maxsize=1)
+def _hand_judged_check() -> dict[str, Any]:
+    """``model_output_check`` once per process: the labelled file and the rules do not change under it."""
+    from sparring.bench.joke_validator import model_output_check
+
+    return model_output_check()
+
+
 @register_env("jokes")
 class JokesEnv(Env):
     Options = JokesOptions
@@ -128,9 +138,7 @@ class JokesEnv(Env):
         """The joke referee on completions of trained models that it (or an earlier version) passed
         and a person then judged (``evaluators/data/model_outputs_labelled.jsonl``): its pass rates
         overstate real puns, by how much is measured here, with the current rules."""
-        from sparring.bench.joke_validator import model_output_check
-
-        result = model_output_check()
+        result = _hand_judged_check()
         everything = result["groups"]["all"]
         return (
             f"Read the joke pass rates as an upper bound on real puns: of {result['rows']} completions of trained models that a "

@@ -30,11 +30,20 @@ def _metric_rows(result: dict[str, Any]) -> list[tuple[str, Any]]:
     return rows
 
 
+def _caveat(result: dict[str, Any]) -> list[str]:
+    """The env's note on its own referee, as a paragraph (``Env.referee_note``), or nothing."""
+    from sparring.envs.base import env_referee_note
+
+    note = env_referee_note(result.get("env"))
+    return ["", note] if note else []
+
+
 def result_markdown(result: dict[str, Any], n_samples: int = 20) -> str:
     lines = [
         f"# Eval: {result.get('env')} — {result.get('label')}",
         "",
         f"{result.get('samples')} samples, split `{result.get('split')}`, seed {result.get('seed')}.",
+        *_caveat(result),
         "",
         "| metric | value |",
         "|---|---|",
@@ -55,6 +64,7 @@ def comparison_markdown(result: dict[str, Any], n_samples: int = 20) -> str:
         f"# Eval: {result.get('env')} — {a_label} vs {b_label}",
         "",
         f"{result.get('samples')} identical prompts, split `{result.get('split')}`, seed {result.get('seed')}; delta = {a_label} − {b_label}.",
+        *_caveat(result),
         "",
         f"| metric | {_cell(a_label)} | {_cell(b_label)} | delta |",
         "|---|---|---|---|",

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sparring.envs.base import env_referee_note
 from sparring.plots import write_plots
 from sparring.rundir import RunDir, atomic_write_text
 from sparring.tracking import read_metrics
@@ -41,17 +42,6 @@ def _eval_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         ratio = f"{a / b:.2f}×" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b not in (0, 0.0) else "—"
         rows.append([k, _fmt(b), _fmt(a), _fmt(delta), ratio])
     return ["metric", "before (base)", "after (trained)", "Δ", "after/before"], rows
-
-
-def _referee_note(env: str) -> str | None:
-    """The env's caveat on its own referee (``Env.referee_note``), or None for an env sparring does not know."""
-    from sparring.envs.base import env_class
-    from sparring.errors import UserInputError
-
-    try:
-        return env_class(env).referee_note()
-    except UserInputError:
-        return None
 
 
 def _final_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -89,7 +79,7 @@ def build_sections(run: RunDir) -> tuple[list[Section], dict[str, Any]]:
         blocks: list[tuple[str, Any]] = [("table", (header, trows))]
         if summary.get("prompts"):
             blocks.append(("p", f"{summary.get('prompts')} prompts from the env's held-out split, the same for both models."))
-        note = _referee_note(summary.get("env", cfg.env.name))
+        note = env_referee_note(summary.get("env", cfg.env.name))
         if note:
             blocks.append(("p", note))
         sections.append((f"Evaluation before/after — {summary.get('env', cfg.env.name)}", blocks))

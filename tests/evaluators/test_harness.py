@@ -52,6 +52,14 @@ def test_evaluate_writes_json_and_md(qa, tmp_path: Path):
     assert "| pass_rate | 1 |" in md
     assert md.count("| yes |") == 20  # 20 sample outputs
     assert not list((tmp_path / "eval").glob("*.tmp"))
+    assert "upper bound" not in md  # the Q/A referee checks answers exactly: no caveat
+
+
+def test_a_jokes_eval_report_says_how_far_its_pass_rate_can_be_trusted(tmp_path: Path):
+    with make_env("jokes", {}) as jokes:
+        evaluate(jokes, lambda prompts: ["Q: Why did the bread rise?\nA: It was kneaded." for _ in prompts], samples=3, seed=0, out_dir=tmp_path, label="fixed")
+    md = (tmp_path / "eval" / "jokes.md").read_text()
+    assert "upper bound on real puns" in md and "a precision of 0." in md
 
 
 def test_plain_strings_are_timed_by_the_harness(qa):
