@@ -118,7 +118,7 @@ def topic_relevance(topic: str, question: str, answer: str) -> float:
 @functools.lru_cache(maxsize=1)
 def _hand_judged_check() -> dict[str, Any]:
     """``model_output_check`` once per process: the labelled file and the rules do not change under it."""
-    from sparring.bench.joke_validator import model_output_check
+    from sparring.evaluators.referee_trust import model_output_check
 
     return model_output_check()
 

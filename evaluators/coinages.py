@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from sparring.evaluators.senses import linked_to
 from sparring.evaluators.sounds import edit_distance, in_dictionary, phones, readings, reads_like, sound_neighbours, sounds_at_edge, sounds_like, zipf
-from sparring.evaluators.wordplay import _INFLECTIONS, NEAR_FLOOR, SAME_FLOOR, STOPWORDS, WEIGHTS, Evidence, same_word, ties_to, untied
+from sparring.evaluators.wordplay import _INFLECTIONS, NEAR_FLOOR, SAME_FLOOR, STOPWORDS, WEIGHTS, Evidence, dropped_g, same_word, ties_to, untied
 
 
 HEARD_READING_FLOOR = 3.0  # a less common reading heard in the coinage must still be a known word ("timetable", not "putative")
@@ -27,7 +27,7 @@ def coined_evidence(word: str, q_content: list[str] | None = None, related: list
         return _hyphenated(word, q_content or [], related or [])
     if len(word) < 5 or not word.isalpha() or in_dictionary(word):
         return None
-    if any(word.endswith(sfx) and in_dictionary(word[: -len(sfx)]) for sfx in _INFLECTIONS) or word.endswith("in") and in_dictionary(word + "g"):
+    if any(word.endswith(sfx) and in_dictionary(word[: -len(sfx)]) for sfx in _INFLECTIONS) or dropped_g(word):
         return None  # an inflection of a dictionary word ("kneaded", "lightin'"), not a coinage
     if _on_the_subject(word, related or []):  # "eggcellent" reads as "excellent"; "slothful", "racoon" read as nothing new
         target = reads_like(word)
@@ -103,9 +103,7 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
                 if heard is None:
                     return untied(Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}' in spelling only"))
                 target, found = heard, Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{heard}'")
-            pieces = [p for p in parts if len(p) >= 3]
-            says_the_question = len(pieces) >= 2 and all(any(same_word(p, q) for q in q_content) for p in pieces)  # "high-flying" for "fly high"
-            if not literal or (any(ties_to(p, q_content, related) for p in pieces) and not says_the_question):
+            if not literal or any(ties_to(p, q_content, related) for p in parts if len(p) >= 3):
                 return found
             return untied(Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' is the compound '{target}' split"))
     copies_question = any(same_word(p, q) for p in parts for q in q_content)

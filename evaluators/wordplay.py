@@ -269,7 +269,7 @@ def _not_inflection(word: str, rel: str) -> bool:
     if len(word) < len(rel) + 2 or same_word(word, rel):
         return False
     forms = {base + sfx for base in (rel, stem(rel)) for sfx in _INFLECTIONS}
-    if any(same_word(part, rel) or part in forms or (part == rel + "in" and not in_dictionary(part)) for part in word.split()):  # "lightin'", not "puffin"
+    if any(same_word(part, rel) or part in forms or dropped_g(part) == rel + "ing" for part in word.split()):
         return False
     return not (in_dictionary(word) and any(word == prefix + rel for prefix in _PLAIN_PREFIXES))
 
@@ -294,6 +294,12 @@ def _sound_alike(word: str) -> Evidence | None:
 
 
 _INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "est", "ly", "y", "ier", "iest")
+
+
+def dropped_g(word: str) -> str | None:
+    """The "-ing" word behind a dropped g ("lightin'" -> "lighting"); None when ``word`` is a word
+    itself ("puffin", "robin") or nothing with the g back is."""
+    return word + "g" if word.endswith("in") and not in_dictionary(word) and in_dictionary(word + "g") else None
 _PLAIN_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "mis", "re", "pre")
 
 
@@ -308,9 +314,10 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
     q_content = _content(q_words)
     from sparring.evaluators.coinages import coined_evidence
 
+    said = _content(words(f"{question} {topic or ''}"))
     for w in a_words:
         coined = coined_evidence(w, q_content, related)
-        if coined and not _says_the_question(w, question, topic):
+        if coined and not _says_the_question(w, said):
             evidence.append(coined)
         if any(same_word(w, q) for q in q_content):
             continue  # a lexicon word the question already used is likely literal, not a pun
@@ -361,14 +368,12 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
     return WordplayResult(score=round(1.0 - miss, 4), evidence=kept)
 
 
-def _says_the_question(hyphenated: str, question: str, topic: str | None) -> bool:
-    """A hyphenation whose parts the question or topic already says in a row ("race-car" after
-    "race car", "ice-cream-ing" after "ice cream", "yo-yos" for yo-yos) coins nothing."""
-    parts = [p for p in hyphenated.split("-") if p]
-    said = words(f"{question} . {topic or ''}")
-    if len(parts) < 2:
-        return False
-    return any(all(same_word(p, said[i + k]) for k, p in enumerate(parts[:2])) for i in range(len(said) - 1))
+def _says_the_question(hyphenated: str, said: list[str]) -> bool:
+    """A hyphenation whose first two parts are both words the question or topic already says coins
+    nothing: "race-car" after "race car", "ice-cream-ing" after "ice cream", "yo-yos" for yo-yos,
+    "high-flying" for "fly high".  ("key-board" for a key, "re-tired" for a tire still coin.)"""
+    parts = [p for p in hyphenated.split("-") if p][:2]
+    return len(parts) == 2 and all(any(same_word(p, q) for q in said) for p in parts)
 
 
 _PER_WORD_KINDS = frozenset({"sound_alike", "near_sound_alike", "double_meaning", "coined_word", "subject_homophone"}) | _FIELD_KINDS

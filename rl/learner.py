@@ -142,24 +142,17 @@ def portable_base_name(cfg: RunConfig, base_dir: Path) -> str:
     return str(Path(base_dir).resolve()) if p.exists() else cfg.model.name
 
 
-def policy_in_model_dtype(peft_model: Any, cfg: RunConfig, base_dir: Path) -> Any:
-    """The learner's ``default`` adapter on the base in ``model.dtype`` (``sft/lora.py::adapter_in_dtype``):
-    the outputs do not inherit a bf16 learner's rounding."""
-    from sparring.sft.lora import adapter_in_dtype
-
-    return adapter_in_dtype(peft_model, cfg.model.dtype, base_dir)
-
-
 def save_rl_outputs(peft_model: Any, tokenizer: Any, run: RunDir, cfg: RunConfig, base_dir: Path) -> dict[str, str]:
     """Write and verify ``<run>/rl/final`` (adapter) and ``<run>/rl/merged``; list both in the manifest."""
     import copy
 
     from sparring.sft.artifacts import probe_logits, save_adapter, save_merged
+    from sparring.sft.lora import adapter_in_dtype
 
     stage = run.stage_dir("rl")
     probe = tokenizer("Q: Why did the policy spar?\nA:", add_special_tokens=False)["input_ids"][:32]
     peft_model.eval()
-    only_default = policy_in_model_dtype(peft_model, cfg, base_dir)
+    only_default = adapter_in_dtype(peft_model, cfg.model.dtype, base_dir)  # no bf16 learner rounding in the outputs
     if "ref" in getattr(only_default, "peft_config", {}):  # TRL's frozen reference copy: not part of the output
         only_default = copy.deepcopy(only_default)
         only_default.delete_adapter("ref")

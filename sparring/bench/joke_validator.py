@@ -20,10 +20,10 @@ puns, the wordplay lexicons' development set) whose wordplay evidence reaches th
 threshold, and the share of stored base-model completions (``evaluators/data/base_model_outputs.jsonl``:
 48 SmolLM2-135M completions for the jokes env's test prompts, from ``python -m
 sparring.bench.eval_jokes``) that pass the whole validator with their topic -- non-jokes that
-must keep failing.  And completions of trained models (``model_outputs_labelled.jsonl``: 150
-after SFT, 68 after SFT + GRPO, that a referee of 2026-12-06 passed, judged by hand, 15 real
-puns): the share of the non-puns that still pass -- where a policy trained against the referee
-finds its holes.
+must keep failing.  And completions of trained models (``model_outputs_labelled.jsonl``: after SFT
+and after SFT + GRPO, each passed by the referee of its day and judged by hand; see
+``evaluators/data/README.md``): the share of the non-puns that still pass -- where a policy trained
+against the referee finds its holes (``evaluators/referee_trust.py``).
 
     python -m sparring.bench.joke_validator [--data FILE] [--out bench.json] [--show-errors 10]
 
@@ -33,7 +33,6 @@ Prints the JSON and a markdown table.  Timings on a shared machine are noisy: re
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import time
@@ -43,24 +42,7 @@ from typing import Any
 
 from sparring.evaluators.joke_validator import joke_entry, validate_joke
 from sparring.evaluators.novelty import JokeIndex
-
-def _data_path() -> Path:
-    import sparring.evaluators
-
-    return Path(sparring.evaluators.__file__).resolve().parent / "data" / "joke_labelled.jsonl"
-
-
-def load_labelled(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        if "text" not in row or "label" not in row:
-            raise SystemExit(f"{path}:{n}: needs 'text' and 'label'")
-        rows.append(row)
-    return rows
-
+from sparring.evaluators.referee_trust import data_path, half_of, load_labelled, model_output_check
 
 def build_indexes(rows: list[dict[str, Any]]) -> tuple[JokeIndex, JokeIndex]:
     """(the corpus without the labelled good jokes, every corpus and labelled good joke)."""
@@ -91,11 +73,6 @@ class _RePass:
         self.passed = others and verdict.pun >= threshold
 
 
-def half_of(text: str) -> str:
-    """A fixed split of the labelled set: 'dev' rows may guide tuning, 'heldout' rows must not."""
-    return "dev" if int(hashlib.sha1(text.encode("utf-8")).hexdigest(), 16) % 2 == 0 else "heldout"
-
-
 def confusion(rows: list[dict[str, Any]], verdicts: list[Any]) -> dict[str, Any]:
     tp = sum(1 for r, v in zip(rows, verdicts) if r["label"] and v.passed)
     fp = sum(1 for r, v in zip(rows, verdicts) if not r["label"] and v.passed)
@@ -122,35 +99,10 @@ def corpus_wordplay_rate() -> tuple[float, int]:
 
 def base_model_pass_rate(path: Path | None = None) -> tuple[float, int]:
     """(share of stored base-model completions the validator passes, how many there are)."""
-    path = path or _data_path().with_name("base_model_outputs.jsonl")
+    path = path or data_path("base_model_outputs.jsonl")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     passed = sum(validate_joke(r["completion"], topic=r.get("topic")).passed for r in rows)
     return (round(passed / len(rows), 4) if rows else 0.0), len(rows)
-
-
-def model_output_check(path: Path | None = None) -> dict[str, Any]:
-    """The validator on labelled completions of *trained* models (``source``: after SFT, or after
-    SFT + GRPO against the referee of its day): every row passed that day's validator and was then
-    judged by hand.  What a trained policy learns to produce is where a rule-based referee gets
-    fooled: the share of these non-puns that still pass is the figure to keep low, per hash half
-    and per source."""
-    rows = load_labelled(path or _data_path().with_name("model_outputs_labelled.jsonl"))
-    verdicts = [(bool(r["label"]), validate_joke(r["text"], topic=r.get("topic")).passed) for r in rows]
-    groups: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
-    for r, v in zip(rows, verdicts):
-        for name in ("all", half_of(r["text"]), r.get("source", "")):
-            groups[name].append(v)
-    out: dict[str, Any] = {"rows": len(rows), "puns": sum(label for label, _ in verdicts), "groups": {}}
-    for name, sub in groups.items():
-        bad = [p for label, p in sub if not label]
-        good = [p for label, p in sub if label]
-        out["groups"][name] = {
-            "rows": len(sub),
-            "non_puns_passed": round(sum(bad) / len(bad), 4) if bad else None,
-            "puns_passed": round(sum(good) / len(good), 4) if good else None,
-            "precision": round(sum(good) / (sum(good) + sum(bad)), 4) if sum(good) + sum(bad) else None,
-        }
-    return out
 
 
 def run(path: Path, show_errors: int = 10) -> dict[str, Any]:
@@ -251,7 +203,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=_data_path(), help="labelled JSONL (text, label, kind)")
+    ap.add_argument("--data", type=Path, default=data_path("joke_labelled.jsonl"), help="labelled JSONL (text, label, kind)")
     ap.add_argument("--out", type=Path, help="also write the JSON here")
     ap.add_argument("--show-errors", type=int, default=10, help="misclassified rows to include")
     args = ap.parse_args(argv)

@@ -273,7 +273,7 @@ def test_trained_model_non_puns_do_not_regress():
     semantic-field rules cannot tell a literal answer from a pun, and a policy trained against them
     finds new holes.  This ratchet keeps the rules from sliding back, and most of the real puns
     passing."""
-    from sparring.bench.joke_validator import model_output_check
+    from sparring.evaluators.referee_trust import model_output_check
 
     result = model_output_check()
     assert result["rows"] == 263 and result["puns"] == 17
@@ -480,3 +480,13 @@ def test_deterministic():
     a = validate_joke(GOOD, corpus=CORPUS).to_dict()
     b = validate_joke(GOOD, corpus=CORPUS).to_dict()
     assert a == b
+
+
+def test_a_labelled_row_without_its_label_is_named_by_file_and_line(tmp_path):
+    from sparring.errors import UserInputError
+    from sparring.evaluators.referee_trust import load_labelled
+
+    path = tmp_path / "labelled.jsonl"
+    path.write_text('{"text": "Q: a?\\nA: b.", "label": true}\n\n{"text": "Q: c?\\nA: d."}\n')
+    with pytest.raises(UserInputError, match=r"labelled\.jsonl:3"):
+        load_labelled(path)

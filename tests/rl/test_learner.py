@@ -16,7 +16,8 @@ def _cfg(tiny_base, **rl):
 def test_bf16_learner_keeps_the_adapter_float32_and_the_outputs_in_model_dtype(tiny_base):
     import torch
 
-    from sparring.rl.learner import load_policy_model, policy_in_model_dtype
+    from sparring.rl.learner import load_policy_model
+    from sparring.sft.lora import adapter_in_dtype
     from sparring.rl.prefix_share import shared_prefix_logps
 
     model32, _, base_dir = load_policy_model(_cfg(tiny_base, learner_bf16=False), None, seed=3)
@@ -43,8 +44,8 @@ def test_bf16_learner_keeps_the_adapter_float32_and_the_outputs_in_model_dtype(t
     grads = [p.grad for p in model16.parameters() if p.requires_grad]
     assert all(g is not None and g.dtype == torch.float32 for g in grads) and any(float(g.abs().max()) > 0 for g in grads)
 
-    assert policy_in_model_dtype(model32, _cfg(tiny_base), base_dir) is model32
-    rebuilt = policy_in_model_dtype(model16, _cfg(tiny_base), base_dir)
+    assert adapter_in_dtype(model32, "float32", base_dir) is model32
+    rebuilt = adapter_in_dtype(model16, "float32", base_dir)
     model32.eval()  # LoRA dropout off: the rebuilt policy must be in eval mode too
     assert {p.dtype for p in rebuilt.parameters()} == {torch.float32}
     with torch.no_grad():
