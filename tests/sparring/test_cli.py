@@ -79,7 +79,23 @@ def test_doctor_names_the_fix_for_a_missing_stockfish(monkeypatch):
     monkeypatch.setattr(doctor, "stockfish_path", lambda: None)
     rows = {c.name: c for c in doctor.checks()}
     assert not rows["stockfish"].ok and "apt-get install -y stockfish" in rows["stockfish"].fix
+    res = runner.invoke(app, ["doctor"])
+    assert res.exit_code == 1 and "1 part(s) missing" in res.output
 
+
+def test_doctor_warns_about_low_disk_without_failing(monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    import sparring.doctor as doctor
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _where: usage(10 * 2**30, 9 * 2**30, int(1.2 * 2**30)))
+    disk = doctor.disk_check(Path("."))
+    assert not disk.ok and not disk.required and "1.2 GiB free" in disk.detail and "5 GiB" in disk.fix
+    res = runner.invoke(app, ["doctor"])
+    assert "low" in res.output and "1.2 GiB free" in res.output
+    assert res.exit_code == 0, res.output
 
 
 def test_doctor_flags_a_llamacpp_build_with_the_amx_matmul():
