@@ -206,7 +206,8 @@ def probe_token_ids(tokenizer: Any) -> tuple[list[int], int]:
 
 
 def teacher_forced_logprobs(model: Any, token_ids: Sequence[int], start: int) -> list[float]:
-    """``log p(token_ids[i] | token_ids[:i])`` for ``i >= start`` under a transformers model (eval mode)."""
+    """``log p(token_ids[i] | token_ids[:i])`` for ``i >= start`` under a transformers model (eval
+    mode; the vocabulary projection only where a token is scored)."""
     import torch
 
     if not 1 <= start < len(token_ids):
@@ -217,7 +218,7 @@ def teacher_forced_logprobs(model: Any, token_ids: Sequence[int], start: int) ->
         with torch.no_grad():
             device = next(model.parameters()).device
             ids = torch.tensor([list(token_ids)], device=device)
-            logits = model(input_ids=ids).logits[0, start - 1 : -1].float()
+            logits = model(input_ids=ids, logits_to_keep=len(token_ids) - start + 1).logits[0, :-1].float()
             logp = torch.log_softmax(logits, dim=-1).gather(1, ids[0, start:, None])[:, 0]
     finally:
         model.train(was_training)

@@ -131,6 +131,7 @@ class RolloutPool:
 
             options["base_gguf"] = str(cached_base_gguf(self.base_model_dir, rollout.gguf_quant))
             options["quant"] = rollout.gguf_quant
+            options["flash_attn"] = rollout.flash_attn
         return options
 
     # -- versions --------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ class RolloutConfig(Section):
     temperature: float = Field(1.0, ge=0, description="Sampling temperature for rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling for rollouts.")
     gguf_quant: Literal["f32", "f16", "q8_0"] = Field("q8_0", description="GGUF type the llamacpp engine runs the policy in.")
+    flash_attn: bool = Field(False, description="llamacpp: llama.cpp's flash attention. Off: on CPU builds it makes a batched decode step slower (`python -m sparring.bench.rollout` measures both); a CUDA build of llama.cpp may want it on.")
     batch_rows: int = Field(16, ge=1, le=32, description="llamacpp: sequences an actor decodes as one batch — the groups of several prompts together (a system prompt they share decoded once); raised to num_generations when smaller. At most 32: llama.cpp's CPU kernels change at 64 tokens per batch (measured), and a completion must not depend on what else is in its batch.")
     max_restarts: int = Field(3, ge=0, description="Times Ray restarts a crashed rollout actor before the run fails.")
     max_task_retries: int = Field(1, ge=0, description="Times Ray retries a rollout call on a restarted actor (the pool re-dispatches beyond that).")

@@ -16,6 +16,11 @@ shared prompt cells keep the unified cache small.)  Logits are read per
 sequence and sampled by the shared numpy sampler (``rl/engines/base.py``), which also records each
 token's logprob; ``logprobs()`` decodes a sequence teacher-forced for the sync probe.
 
+Flash attention is off unless ``options["flash_attn"]`` (``rl.rollout.flash_attn``): on a CPU build
+its kernel is the slower one for a batch of rows over the unified cache — one decode step of 16 rows
+on SmolLM2-135M q8_0, 2 threads, 51–72 ms off against 67–88 ms on (the cache 0–47 tokens into the
+completions), and ``python -m sparring.bench.rollout`` measures both.  A CUDA build may want it on.
+
     engine = make_engine("llamacpp", base_dir, threads=1, options={"quant": "q8_0"})
     engine.load_policy(update)          # kind "gguf", role "adapter" (hot swap) or "model" (reload)
 
@@ -60,7 +65,7 @@ def groups_per_batch(n_seq_max: int, n: int) -> int:
 class _Context:
     """A llama.cpp model + context with a unified KV cache for ``n_seq_max`` sequences."""
 
-    def __init__(self, gguf: Path, *, n_ctx: int, n_batch: int, n_seq_max: int, threads: int, model: Any = None):
+    def __init__(self, gguf: Path, *, n_ctx: int, n_batch: int, n_seq_max: int, threads: int, model: Any = None, flash_attn: bool = False):
         lc = _backend()
         from llama_cpp import _internals
 
@@ -74,6 +79,8 @@ class _Context:
         cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = n_ctx, n_batch, n_batch
         cparams.n_seq_max, cparams.kv_unified = n_seq_max, True
         cparams.n_threads = cparams.n_threads_batch = threads
+        # llama.cpp's own default (auto) turns flash attention on: off unless asked (module docstring)
+        cparams.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
         cparams.no_perf = True
         # unified KV: n_ctx counts the cells of all sequences, so it may exceed the training context
         # (positions never do); llama.cpp warns about that on stderr, which is noise here
@@ -201,6 +208,7 @@ class LlamaCppEngine(Engine):
         self.n_seq_max = int(o.get("n_seq_max", 16))
         self.n_ctx = int(o.get("n_ctx", 1024)) + self.n_seq_max * int(o.get("max_new_tokens", 64))
         self.n_batch = int(o.get("n_batch", 512))
+        self.flash_attn = bool(o.get("flash_attn", False))
         self.work_dir = Path(o.get("work_dir") or tempfile.mkdtemp(prefix="sparring-llamacpp-"))
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.c = self._open(self.base_gguf)
@@ -210,7 +218,7 @@ class LlamaCppEngine(Engine):
         self._base_probe: dict[tuple[tuple[int, ...], int], list[float]] = {}
 
     def _open(self, gguf: Path) -> _Context:
-        return _Context(gguf, n_ctx=self.n_ctx, n_batch=self.n_batch, n_seq_max=self.n_seq_max, threads=self.threads)
+        return _Context(gguf, n_ctx=self.n_ctx, n_batch=self.n_batch, n_seq_max=self.n_seq_max, threads=self.threads, flash_attn=self.flash_attn)
 
     # -- weight updates -------------------------------------------------------------------------
 

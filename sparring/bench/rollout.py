@@ -7,7 +7,8 @@ temperature 1 with no top-k/top-p/penalties, on 2 CPU cores:
   the prompt), 2 threads, on the same q8_0 GGUF sparring's engine runs — and on the Q4_1 GGUF the
   embedded package ships (ANCHORS: ~100 tok/s for one sequence);
 - ``sparring llamacpp engine``: one group = n sequences decoded together (unified KV, shared prompt),
-  2 threads, in-process;
+  2 threads, in-process; then several prompts' groups per batch, with flash attention off (the
+  engine's default) and on (llama.cpp's own default);
 - ``sparring RolloutPool``: the real rollout path — 2 Ray actors x 1 thread, and 1 actor x 2 threads
   (one actor decodes several prompts' groups in one batch, their shared system prompt once), rewards
   computed in the actors (the jokes referee), tokens/s over the wall time of ``pool.generate``;
@@ -164,10 +165,12 @@ def run(quick: bool = False, *, n_prompts: int = 8, n: int = 4, max_new: int = 3
     from sparring.rl.worker import head_token_ids
 
     heads = [len(head_token_ids(tokenizer, p.messages)) for p in prompts]
-    engine = make_engine("llamacpp", base_dir, threads=threads, options={"base_gguf": str(q8), "n_seq_max": 16, "max_new_tokens": max_new})
-    rows.append(_measure("sparring llamacpp engine, q8_0, groups batched", sparring_engine(engine, prompt_ids, n, max_new, heads),
-                         f"{16 // n} prompts' groups per batch, shared system prompt decoded once"))
-    engine.close()
+    for flash_attn in (False, True):  # the engine's default (off) against llama.cpp's own (auto: on)
+        engine = make_engine("llamacpp", base_dir, threads=threads, options={"base_gguf": str(q8), "n_seq_max": 16, "max_new_tokens": max_new, "flash_attn": flash_attn})
+        rows.append(_measure(f"sparring llamacpp engine, q8_0, groups batched{', flash attention' if flash_attn else ''}",
+                             sparring_engine(engine, prompt_ids, n, max_new, heads),
+                             f"{16 // n} prompts' groups per batch, shared system prompt decoded once; flash attention {'on' if flash_attn else 'off'}"))
+        engine.close()
     torch.set_num_threads(threads)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32).eval()
     rows.append(_measure("transformers generate, fp32, group batched", hf_generate(model, tokenizer, prompt_ids, n, max_new, True), f"num_return_sequences={n} (TRL's path)"))
@@ -198,6 +201,7 @@ def run(quick: bool = False, *, n_prompts: int = 8, n: int = 4, max_new: int = 3
         "rows": rows,
         "ratios": {
             "engine_vs_raw_llamacpp_q8": round(by["sparring llamacpp engine, q8_0"] / (by["llama-cpp-python raw, q8_0"] or 1e-9), 2),
+            "flash_attn_off_vs_on": round(by["sparring llamacpp engine, q8_0, groups batched"] / (by["sparring llamacpp engine, q8_0, groups batched, flash attention"] or 1e-9), 2),
             "engine_vs_transformers_batched": round(by["sparring llamacpp engine, q8_0"] / hf_batched, 2),
             "pool_vs_transformers_batched": round(max(by["sparring RolloutPool, llamacpp q8_0, 2 actors x 1 thread"], by["sparring RolloutPool, llamacpp q8_0, 1 actor x 2 threads"]) / hf_batched, 2),
         },

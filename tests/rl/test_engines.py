@@ -70,6 +70,21 @@ def test_llamacpp_q8_runs_the_same_policy_as_transformers(engines, tiny_tokenize
     assert gap < 0.01
 
 
+def test_llamacpp_flash_attention_is_an_option_that_reaches_llamacpp(engines, tiny_base, tiny_tokenizer):
+    """Off by default (the faster CPU kernel); on when asked: both compute the policy transformers
+    does, and they differ from each other (the option reaches llama.cpp)."""
+    ids, start = probe_token_ids(tiny_tokenizer)
+    off = engines["llamacpp"].logprobs(ids, start)
+    engine = make_engine("llamacpp", tiny_base, threads=1, options={"quant": "q8_0", "flash_attn": True})
+    try:
+        on = engine.logprobs(ids, start)
+    finally:
+        engine.close()
+    hf = engines["hf"].logprobs(ids, start)
+    assert probe_gap(off, hf) < 0.01 and probe_gap(on, hf) < 0.01
+    assert probe_gap(on, off) > 1e-5
+
+
 @pytest.mark.parametrize("name", ENGINES)
 def test_lora_update_reaches_the_engine_checksum_and_probe_match_the_learner(engines, tiny_base, tiny_tokenizer, tmp_path, name):
     engine = engines[name]
