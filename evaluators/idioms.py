@@ -86,9 +86,13 @@ the bee's knees | busy as a bee | ants in * pants | butterflies in * stomach | n
 
 
 def _stem(token: str) -> str:
+    """The word's stem for matching an idiom's words, an -er ending kept: it makes other words
+    ("butter" is not "but", "better" not "bet", "matter" not "mat") more often than inflections."""
     from sparring.evaluators.wordplay import stem
 
-    return stem(token)
+    w = token.lower().replace("'s", "")
+    w = w[:-1] if w.endswith("ers") else w
+    return w if w.endswith("er") else stem(w)
 
 
 @functools.lru_cache(maxsize=1)

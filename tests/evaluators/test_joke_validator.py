@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from sparring.evaluators.coinages import coined_evidence
 from sparring.evaluators.clean_language import EVERYDAY_WORDS, find_profanity
 from sparring.evaluators.joke_format import parse_joke
 from sparring.evaluators.joke_validator import RULES, validate_joke
@@ -263,10 +264,10 @@ def test_second_readings_must_touch_the_subject(question, answer, topic, passes)
 
 
 def test_trained_model_non_puns_do_not_regress():
-    """``evaluators/data/model_outputs_labelled.jsonl``: 263 completions of trained models (150 after
-    SFT, 50 after SFT + GRPO, 18 + 18 + 14 + 13 after SFT + GRPO against the tightened referees of
-    2026-12-06 and 2026-12-07) that the referee of their day passed, judged by hand; 246 are no pun.
-    The current referee rejects about half of those non-puns (0.52 still pass -- each new demo's
+    """``evaluators/data/model_outputs_labelled.jsonl``: 270 completions of trained models (150 after
+    SFT, 50 after SFT + GRPO, 18 + 18 + 14 + 13 + 7 after SFT + GRPO against the tightened referees of
+    2026-12-06 and 2026-12-07) that the referee of their day passed, judged by hand; 253 are no pun.
+    The current referee rejects about half of those non-puns (0.51 still pass -- each new demo's
     passes are, by construction, the holes of the referee it trained against; on the first 236
     rows 0.66 passed before respellings had to be heard, setting-only double meanings counted half
     and the question's own phrases stopped counting as second readings, 0.48 after): the
@@ -276,8 +277,8 @@ def test_trained_model_non_puns_do_not_regress():
     from sparring.evaluators.referee_trust import model_output_check
 
     result = model_output_check()
-    assert result["rows"] == 263 and result["puns"] == 17
-    assert result["groups"]["all"]["non_puns_passed"] <= 0.52, result
+    assert result["rows"] == 270 and result["puns"] == 17
+    assert result["groups"]["all"]["non_puns_passed"] <= 0.51, result
     assert result["groups"]["all"]["puns_passed"] >= 0.75, result
 
 
@@ -310,6 +311,8 @@ def test_most_training_corpus_jokes_show_wordplay():
     ("Why was the lifeguard so strict?", "She followed pool-icy to the letter.", True),  # heard as "policy", though "police" reads closer
     ("What did the mathematician say to the pie?", "Yes, it feels really pie-ative.", False),  # "creative" to the eye only
     ("Why was the road so brave?", "It was always perfect road-breaking.", False),  # "road" is not heard in "groundbreaking"
+    ("Why did the raccoon get invited to the party?", "It was a raccoon-riding guest.", False),  # a compound adjective, nothing else
+    ("Why did the seahorse get a job at the beach?", "It was a seahorse-level sailor.", False),
 ])
 def test_a_hyphen_is_a_pun_only_when_the_word_reads_as_another(question, answer, passes):
     assert (wordplay(question, answer).score >= 0.5) is passes, wordplay(question, answer).reason
@@ -407,6 +410,16 @@ def test_idioms_match_on_stems_with_wildcards():
     assert find_idiom("that sealed the deal".split()) == "seal the deal"
     assert find_idiom("looks like you're in over your head".split()) in ("over * head", "in over * head")
     assert find_idiom("the cat sat on the mat".split()) is None
+    # an -er word is its own word in a phrase, not a form of a shorter one ("butter" is not "but")
+    assert find_idiom("they cut it up".split()) is None and find_idiom("but it up".split()) is None
+    assert find_idiom("go butter him up".split()) == "butter * up"
+    assert find_idiom("she hammers out a deal".split()) == "hammer out"
+
+
+def test_a_regular_agent_noun_is_no_coinage():
+    assert coined_evidence("paddler") is None and coined_evidence("skaters") is None  # paddle + r: CMUdict lacks them
+    assert wordplay("Why did the kayak get a promotion?", "It had been a great paddler.", "kayaks").score < 0.5
+    assert coined_evidence("purrfect") is not None
 
 
 def test_duplicate_of_a_corpus_joke_has_zero_novelty():
