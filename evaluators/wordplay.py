@@ -54,7 +54,8 @@ double_meaning       0.45    a curated two-sense word *not* tied to the subject 
                              "bark"), unless very common (Zipf >= 5): weak, needs a second finding
 near_sound_alike     0.3     a rarer answer word one phoneme from a much commoner one ("starch" /
                              "star"): noisy, so weak
-reuse                0.25    a content word of the question comes back in the answer (same stem)
+reuse                0.25    a content word of the question comes back in the answer (same stem),
+                             beside a finding tied to the subject (not alone with untied ones)
 subject_near_sound   0.25    an answer word one phoneme from a field word ("launch"/"lunch")
 ===================  ======  =================================================================
 
@@ -219,9 +220,16 @@ def ties_to(word: str, q_content: list[str], related: list[str]) -> bool:
     return bool(linked_to(word, related))
 
 
+_UNTIED_NOTE = " (not tied to the subject)"
+
+
 def untied(e: Evidence) -> Evidence:
     """``e`` at ``UNTIED_DISCOUNT`` of its weight: its second reading does not touch the subject."""
-    return Evidence(e.kind, round(e.weight * UNTIED_DISCOUNT, 4), e.reason + " (not tied to the subject)")
+    return Evidence(e.kind, round(e.weight * UNTIED_DISCOUNT, 4), e.reason + _UNTIED_NOTE)
+
+
+def _is_untied(e: Evidence) -> bool:
+    return e.reason.endswith(_UNTIED_NOTE)
 
 
 # ------------------------------------------------------------------------- the checks
@@ -361,6 +369,11 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
     for e in sorted(strongest.values(), key=lambda e: -e.weight):
         if e.kind not in best:
             best[e.kind] = e
+    others = [e for k, e in best.items() if k != "reuse"]
+    if "reuse" in best and others and all(_is_untied(e) for e in others):
+        # a question word said again backs a second reading only when that reading touches the
+        # subject: "They love soaking up the sun" for sloths is not a pun on "son"
+        del best["reuse"]
     miss = 1.0
     for e in best.values():
         miss *= 1.0 - e.weight

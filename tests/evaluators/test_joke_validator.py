@@ -390,6 +390,13 @@ def test_sounds_like_joins_the_parts_pronunciations():
     assert sounds_like(("zzzqx", "it")) is None
 
 
+def test_reuse_backs_only_a_reading_tied_to_the_subject():
+    sloths = wordplay("Why do sloths love summer?", "They love soaking up the sun.", "sloths")  # "son": untied
+    assert "reuse" not in {e.kind for e in sloths.evidence} and sloths.score < 0.5, sloths.reason
+    lox = wordplay("What sea monster hides in the bagel shop?", "The Lox Ness Monster.", "bagels")
+    assert "reuse" in {e.kind for e in lox.evidence} and lox.score >= 0.5, lox.reason
+
+
 def test_reuse_is_the_weakest_evidence_and_the_threshold_is_adjustable():
     r = wordplay("Why did the dog bark?", "The dog was hungry.")
     assert [e.kind for e in r.evidence] == ["reuse"] and r.score == 0.25
