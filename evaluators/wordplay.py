@@ -262,11 +262,18 @@ def _sound_evidence(answer_words: list[str], related: list[str]) -> list[Evidenc
                         word.startswith(rel[:-1]) or rel.startswith(word[:-1])
                     ):
                         found.append(Evidence("near_homophone", WEIGHTS["near_homophone"], f"'{word}' sounds nearly like '{rel}'"))
-                    elif len(rp) >= 3 and len(wp) > len(rp) + 1 and contains(wp, rp) and _not_inflection(word, rel) and word not in said_again:
+                    elif (len(rp) >= 3 and len(wp) > len(rp) + 1 and contains(wp, rp) and _not_inflection(word, rel) and word not in said_again
+                          and not _inside_one_word(word, rp)):
                         found.append(Evidence("hidden_word", WEIGHTS["hidden_word"], f"'{word}' hides the sound of '{rel}'"))
             if " " not in word and len(rel) >= 3 and rel in word and _not_inflection(word, rel) and (in_dictionary(word) or reads_like(word)) and word not in said_again:
                 found.append(Evidence("hidden_word", WEIGHTS["hidden_word"], f"'{word}' hides the word '{rel}'"))
     return found
+
+
+def _inside_one_word(pair: str, sound: tuple[str, ...]) -> bool:
+    """Two words heard as one hide ``sound`` only across their boundary: "sunflowers love" does
+    not hide "flowers" (it is inside "sunflowers"); "let us" still hides "lettuce"."""
+    return " " in pair and any(contains(p, sound) for w in pair.split() for p in phones(w))
 
 
 def _not_inflection(word: str, rel: str) -> bool:

@@ -264,21 +264,22 @@ def test_second_readings_must_touch_the_subject(question, answer, topic, passes)
 
 
 def test_trained_model_non_puns_do_not_regress():
-    """``evaluators/data/model_outputs_labelled.jsonl``: 270 completions of trained models (150 after
-    SFT, 50 after SFT + GRPO, 18 + 18 + 14 + 13 + 7 after SFT + GRPO against the tightened referees of
-    2026-12-06 and 2026-12-07) that the referee of their day passed, judged by hand; 253 are no pun.
-    The current referee rejects about half of those non-puns (0.51 still pass -- each new demo's
-    passes are, by construction, the holes of the referee it trained against; on the first 236
-    rows 0.66 passed before respellings had to be heard, setting-only double meanings counted half
-    and the question's own phrases stopped counting as second readings, 0.48 after): the
-    semantic-field rules cannot tell a literal answer from a pun, and a policy trained against them
-    finds new holes.  This ratchet keeps the rules from sliding back, and most of the real puns
-    passing."""
+    """``evaluators/data/model_outputs_labelled.jsonl``: 284 completions of trained models (150 after
+    SFT, 50 after SFT + GRPO, 18 + 18 + 14 + 13 + 7 + 14 after SFT + GRPO against the tightened
+    referees of 2026-12-06 and 2026-12-07) that the referee of their day passed, judged by hand; 265
+    are no pun.  The current referee rejects about half of those non-puns (0.53 still pass -- each
+    new demo's passes are, by construction, the holes of the referee it trained against, and the
+    last demo's 12 non-puns were added with 11 of their holes open: a listed idiom alone, a field
+    word used literally; on the first 236 rows 0.66 passed before respellings had to be heard,
+    setting-only double meanings counted half and the question's own phrases stopped counting as
+    second readings, 0.48 after): the semantic-field rules cannot tell a literal answer from a pun,
+    and a policy trained against them finds new holes.  This ratchet keeps the rules from sliding
+    back, and most of the real puns passing."""
     from sparring.evaluators.referee_trust import model_output_check
 
     result = model_output_check()
-    assert result["rows"] == 270 and result["puns"] == 17
-    assert result["groups"]["all"]["non_puns_passed"] <= 0.51, result
+    assert result["rows"] == 284 and result["puns"] == 19
+    assert result["groups"]["all"]["non_puns_passed"] <= 0.53, result
     assert result["groups"]["all"]["puns_passed"] >= 0.75, result
 
 
@@ -388,6 +389,11 @@ def test_sounds_like_joins_the_parts_pronunciations():
     assert sounds_like(("eggs", "it")) == "exit"
     assert sounds_like(("a", "b")) is None  # under four phonemes: no claim
     assert sounds_like(("zzzqx", "it")) is None
+
+
+def test_two_words_heard_as_one_hide_a_word_only_across_their_boundary():
+    sunflowers = wordplay("What did the sunflowers say to the flowers they planted?", "Sunflowers, I love you.", "sunflowers")
+    assert "hidden_word" not in {e.kind for e in sunflowers.evidence} and sunflowers.score < 0.5, sunflowers.reason
 
 
 def test_reuse_backs_only_a_reading_tied_to_the_subject():
