@@ -44,8 +44,8 @@ sound_alike          0.6     the answer uses a rarer word that sounds exactly li
 coined_word          0.6     an answer word missing from CMUdict built on a dictionary word of 4+
                              letters covering half of it ("purrfect"), or a hyphenated word that
                              reads as another word ("hiss-tory") or is a compound on the subject
-                             ("hard-boiled" egg); other hyphenations count 0.3 ("good-natured");
-                             none for the question's own words hyphenated ("race-car" after "race
+                             ("hard-boiled" egg); none for other hyphenations ("good-natured"),
+                             the question's own words hyphenated ("race-car" after "race
                              car"), a dropped g ("lightin'"), a word said twice ("toe-toe") or a
                              reading under 4 letters ("ho-m")
 idiom                0.5     the answer contains a listed idiom ("sealed the deal", "let off steam")
@@ -171,6 +171,7 @@ class Evidence:
     kind: str
     weight: float
     reason: str
+    tied: bool = True  # False: the second reading touches nothing of the subject (``untied``)
 
 
 @dataclass(frozen=True)
@@ -220,16 +221,9 @@ def ties_to(word: str, q_content: list[str], related: list[str]) -> bool:
     return bool(linked_to(word, related))
 
 
-_UNTIED_NOTE = " (not tied to the subject)"
-
-
 def untied(e: Evidence) -> Evidence:
     """``e`` at ``UNTIED_DISCOUNT`` of its weight: its second reading does not touch the subject."""
-    return Evidence(e.kind, round(e.weight * UNTIED_DISCOUNT, 4), e.reason + _UNTIED_NOTE)
-
-
-def _is_untied(e: Evidence) -> bool:
-    return e.reason.endswith(_UNTIED_NOTE)
+    return Evidence(e.kind, round(e.weight * UNTIED_DISCOUNT, 4), e.reason + " (not tied to the subject)", tied=False)
 
 
 # ------------------------------------------------------------------------- the checks
@@ -309,13 +303,13 @@ def _sound_alike(word: str) -> Evidence | None:
 
 
 _INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "est", "ly", "y", "ier", "iest")
+_PLAIN_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "mis", "re", "pre")
 
 
 def dropped_g(word: str) -> str | None:
     """The "-ing" word behind a dropped g ("lightin'" -> "lighting"); None when ``word`` is a word
     itself ("puffin", "robin") or nothing with the g back is."""
     return word + "g" if word.endswith("in") and not in_dictionary(word) and in_dictionary(word + "g") else None
-_PLAIN_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "mis", "re", "pre")
 
 
 def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayResult:
@@ -351,7 +345,7 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
         # a list of the subject's own things ("corn, beans and potatoes", "a bowl of soup and some
         # bread") is a literal answer: its field links are weak evidence
         subject_found = [
-            Evidence(e.kind, round(e.weight * LITERAL_LIST_DISCOUNT, 4), e.reason + " (but the answer lists field words)")
+            Evidence(e.kind, round(e.weight * LITERAL_LIST_DISCOUNT, 4), e.reason + " (but the answer lists field words)", e.tied)
             if e.kind in _FIELD_KINDS else e
             for e in subject_found
         ]
@@ -377,7 +371,7 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
         if e.kind not in best:
             best[e.kind] = e
     others = [e for k, e in best.items() if k != "reuse"]
-    if "reuse" in best and others and all(_is_untied(e) for e in others):
+    if "reuse" in best and others and not any(e.tied for e in others):
         # a question word said again backs a second reading only when that reading touches the
         # subject: "They love soaking up the sun" for sloths is not a pun on "son"
         del best["reuse"]
