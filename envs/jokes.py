@@ -18,7 +18,6 @@ and ``sparring score jokes --topic bread --completion "..."``.
 from __future__ import annotations
 
 import functools
-
 import random
 import re
 from pathlib import Path

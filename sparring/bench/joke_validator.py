@@ -44,6 +44,7 @@ from sparring.evaluators.joke_validator import joke_entry, validate_joke
 from sparring.evaluators.novelty import JokeIndex
 from sparring.evaluators.referee_trust import data_path, half_of, load_labelled, model_output_check
 
+
 def build_indexes(rows: list[dict[str, Any]]) -> tuple[JokeIndex, JokeIndex]:
     """(the corpus without the labelled good jokes, every corpus and labelled good joke)."""
     from sparring.sft.corpus import load_jokes
