@@ -11,7 +11,7 @@ ships), matched on whole words and whole phrases after normalization, so "Scunth
 * ``EXTRA_TERMS`` — slurs and insults the list lacks ("idiot", "moron", "stupid"...), since a
   joke that insults its reader is not family-friendly either.
 
-Exercised by ``pytest tests/evaluators/test_joke_validator.py -k clean``.
+Exercised by ``pytest tests/evaluators/test_joke_validator.py -k profanity``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ another word or hears a subject word as another, a compound on the subject's fie
 built on a dictionary word or blended with a piece of the subject.  It is no reading when the
 hyphen only inflects a word ("rock-ed" is "rocked") and weak when nothing of it touches the
 subject (``wordplay.untied``).  Deterministic; never raises on any strings.
-Exercised by ``pytest tests/evaluators/test_joke_validator.py -k "coin or hyphen or blend or touch"``.
+Exercised by ``pytest tests/evaluators/test_coinages.py``.
 """
 
 from __future__ import annotations

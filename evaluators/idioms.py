@@ -5,7 +5,7 @@ question (the envelope "sealed the deal", the kettle "lets off steam").  This is
 common English idioms and phrasal expressions written for sparring (not copied from a list); a
 phrase matches on word stems, ``*`` stands for one or two words ("over * head" matches "over your
 head", "under * pressure" matches "under too much pressure").  It knows only the phrases it lists.  Used by ``wordplay.py`` (evidence kind ``idiom``).
-Exercised by ``pytest tests/evaluators/test_joke_validator.py -k idiom``.
+Exercised by ``pytest tests/evaluators/test_wordplay.py -k idiom``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Three findings, strongest first, each driving the novelty term to 0:
 
 ``JokeIndex`` indexes a corpus once (word bigram -> jokes, for a short candidate list);
 ``RecentJokes`` is a bounded deque of recent samples with the same matching.  Deterministic.
-Exercised by ``pytest tests/evaluators/test_joke_validator.py -k novelty``.
+Exercised by ``pytest tests/evaluators/test_novelty.py``.
 """
 
 from __future__ import annotations

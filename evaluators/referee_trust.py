@@ -9,7 +9,7 @@ completions of trained models that the referee of their day passed, each then ju
 What a trained policy learns to produce is where a rule-based referee gets fooled, so the share of
 those non-puns that still pass is the figure to keep low.  ``python -m sparring.bench.joke_validator``
 reports it with the rest; the jokes env prints it on every report (``JokesEnv.referee_note``).
-Exercised by ``pytest tests/evaluators/test_joke_validator.py -k "trained_model or referee"``.
+Exercised by ``pytest tests/evaluators/test_referee_on_data.py``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ training corpus uses, then widened to whole fields so unseen topics are covered 
   the classic double meaning.
 
 It knows only what it lists.  Used by ``subject_puns.py`` (evidence kinds ``subject_double``,
-``subject_sound``).  Exercised by ``pytest tests/evaluators/test_joke_validator.py -k senses``.
+``subject_sound``).  Exercised by ``pytest tests/evaluators/test_wordplay.py -k "senses or subject"``.
 """
 
 from __future__ import annotations

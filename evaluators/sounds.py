@@ -10,7 +10,7 @@
   common words ("lettuce" -> "let us", "planet" -> "plan it").
 - ``zipf(word)``: the word's Zipf frequency (``wordfreq``; 0 for unknown words).
 
-Exercised by ``pytest tests/evaluators/test_joke_validator.py -k wordplay``.
+Exercised by ``pytest tests/evaluators/test_wordplay.py -k "sound or plural"``.
 """
 
 from __future__ import annotations

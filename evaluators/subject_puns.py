@@ -6,7 +6,7 @@ or a sound-alike: ``subject_double``, ``subject_sound``, ``subject_homophone``,
 ``subject_near_sound``, ``subject_bridge``, ``subject_reheard``, ``hidden_subject_word``,
 ``idiom_by_sound``, ``idiom_by_near_sound``, ``reused_in_new_sense`` (weights and meaning in
 ``wordplay.py``'s table).  Deterministic; never raises on any strings.
-Exercised by ``pytest tests/evaluators/test_joke_validator.py -k "subject or senses"``.
+Exercised by ``pytest tests/evaluators/test_wordplay.py -k "subject or senses or setting"``.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ see: meaning beyond the lexicons, irony, whether the joke is funny.  The benchma
 the lexicons were tuned on and a held-out half), the pass rate on the training corpus (the
 lexicons' development set) and on stored base-model completions (which must keep failing).
 The subject-linked kinds live in ``subject_puns.py``, coined words in ``coinages.py``.
-Exercised by ``pytest tests/evaluators/test_joke_validator.py -k wordplay``.
+Exercised by ``pytest tests/evaluators/test_wordplay.py tests/evaluators/test_referee_on_data.py``.
 """
 
 from __future__ import annotations
