@@ -9,12 +9,7 @@ from sparring.evaluators.clean_language import EVERYDAY_WORDS, find_profanity
 from sparring.evaluators.joke_format import parse_joke
 from sparring.evaluators.joke_validator import RULES, validate_joke
 
-GOOD = "Q: Why did the cookie go to the doctor?\nA: Because it felt crummy!"
-CORPUS = [
-    "Q: Why don't scientists trust atoms?\nA: Because they make up everything.",
-    "Q: Why did the scarecrow win an award?\nA: Because he was outstanding in his field.",
-    {"question": "What do you call a fake noodle?", "answer": "An impasta."},
-]
+from .conftest import CORPUS, GOOD
 
 
 def test_good_joke_passes_every_rule():

@@ -6,12 +6,7 @@ from __future__ import annotations
 from sparring.evaluators.joke_validator import validate_joke
 from sparring.evaluators.novelty import JokeEntry, JokeIndex, RecentJokes, masked_similarity
 
-GOOD = "Q: Why did the cookie go to the doctor?\nA: Because it felt crummy!"
-CORPUS = [
-    "Q: Why don't scientists trust atoms?\nA: Because they make up everything.",
-    "Q: Why did the scarecrow win an award?\nA: Because he was outstanding in his field.",
-    {"question": "What do you call a fake noodle?", "answer": "An impasta."},
-]
+from .conftest import CORPUS, GOOD
 
 
 def test_duplicate_of_a_corpus_joke_has_zero_novelty():
