@@ -178,7 +178,7 @@ def subject_evidence(question: str, answer_tokens: list[str], answer_words: list
         alikes = [h for h in homophones(w) if not same_word(h, w) and len(h) >= 3 and (len(h) >= 4 or zipf(h) >= 3.5)]
         common_alikes = [h for h in alikes if zipf(h) >= max(3.5, own - 0.5)]  # "bread"/"bred" is no pun
         if link and common_alikes and own < DOUBLE_MEANING_MAX_ZIPF:
-            add("subject_sound", f"'{w}' belongs with '{link[0]}' ({link[1]}) and sounds like '{common_alikes[0]}'")
+            add("subject_sound", f"'{w}' belongs with '{link[0]}' ({link[1]}) and sounds like '{max(common_alikes, key=zipf)}'")
         for h in alikes:
             hlink = linked_to(h, subject)
             if hlink:

@@ -230,6 +230,12 @@ def test_sound_index_finds_commoner_sound_alikes():
     assert phones("two-tired") and phones("zzzqx") == ()
 
 
+def test_a_subject_word_is_heard_as_its_commonest_homophone():
+    # "sole" sounds like "Seoul", "sol" and "soul": the reading a listener hears is the common word
+    found = wordplay("What did the shoe say to the sock?", "You really complete my sole.", "shoes").evidence[0]
+    assert found.kind == "subject_sound" and found.reason.endswith("sounds like 'soul'")
+
+
 def test_idioms_match_on_stems_with_wildcards():
     assert find_idiom("that sealed the deal".split()) == "seal the deal"
     assert find_idiom("looks like you're in over your head".split()) in ("over * head", "in over * head")
