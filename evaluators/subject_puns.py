@@ -140,7 +140,7 @@ def subject_evidence(question: str, answer_tokens: list[str], answer_words: list
             continue  # "ice cream" in the question and in the answer is the same dessert
         alikes = [h for h in homophones(w, 3.0) if not same_word(h, w) and h not in STOPWORDS]
         if alikes:
-            add("subject_reheard", f"'{w}' from the question is used as '{alikes[0]}'")
+            add("subject_reheard", f"'{w}' from the question is used as '{max(alikes, key=zipf)}'")
             break
     # a compound of a two-sense word of the subject's field ("pigpen", "riverbank", "microchips")
     for w in answer_words:
