@@ -14,6 +14,7 @@ Prints the JSON and a markdown table; the load average is recorded (the machine 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,14 @@ def sparring(*args: str) -> tuple[str, float]:
     if proc.returncode != 0:
         raise SystemExit(f"sparring {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return proc.stdout.strip().splitlines()[-1], time.perf_counter() - t0
+
+
+def recorded_sft_seconds(run_dir: Path) -> float | None:
+    """The SFT stage's seconds from a finished run's manifest.json, or None when it has none."""
+    try:
+        return float(json.loads((Path(run_dir) / "manifest.json").read_text())["stages"]["sft"]["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def evaluate(model: Path, n: int, seed: int, out: Path) -> dict[str, Any]:
@@ -75,12 +84,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"n": args.n, "config": str(args.config), "overrides": args.overrides, "load_before": load_avg()}
     sets = [a for o in args.overrides + [f"output_dir={out / 'runs'}"] for a in ("--set", o)]
     if args.sft_run:
-        sft_run, sft_seconds = args.sft_run, None
+        # the stage's own time, as the reused run recorded it (the command's start-up not included)
+        sft_run, sft_seconds = args.sft_run, recorded_sft_seconds(args.sft_run)
+        result["sft_seconds_from"] = "the reused run's manifest" if sft_seconds else None
     else:
         sft_run = out / "sft-run"
         _, sft_seconds = sparring("sft", str(args.config), "--run-dir", str(sft_run))
     rl_run, rl_seconds = sparring("rl", str(args.config), "--init", str(sft_run), *sets)
-    result.update(sft_run=str(sft_run), rl_run=rl_run, sft_minutes=round(sft_seconds / 60, 1) if sft_seconds else "reused",
+    result.update(sft_run=str(sft_run), rl_run=rl_run, sft_minutes=round(sft_seconds / 60, 1) if sft_seconds else "unknown (reused)",
                   rl_minutes=round(rl_seconds / 60, 1))
     result["total_minutes"] = round((sft_seconds or 0) / 60 + rl_seconds / 60, 1) if sft_seconds else None
     result["sft_eval"] = evaluate(Path(sft_run) / "sft" / "merged", args.n, args.seed, out / "eval-sft")

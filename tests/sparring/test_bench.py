@@ -41,6 +41,16 @@ def test_unknown_names_are_refused_and_modules_without_a_quick_mode_are_skipped(
     assert "skipped: no quick mode" in (tmp_path / "bench.md").read_text()
 
 
+def test_a_reused_sft_run_contributes_the_stage_time_its_manifest_recorded(tmp_path):
+    from sparring.bench.rl_jokes import recorded_sft_seconds
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"stages": {"sft": {"status": "done", "seconds": 557.68}}}))
+    assert recorded_sft_seconds(tmp_path) == 557.68
+    (tmp_path / "manifest.json").write_text(json.dumps({"stages": {}}))
+    assert recorded_sft_seconds(tmp_path) is None
+    assert recorded_sft_seconds(tmp_path / "missing") is None
+
+
 @pytest.mark.slow
 def test_sparring_bench_serve_quick_writes_json_and_markdown(tmp_path):
     out = tmp_path / "bench"
