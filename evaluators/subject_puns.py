@@ -30,6 +30,13 @@ _RECUT_BLOCKERS = STOPWORDS - {"i"}
 _DETERMINERS = frozenset("a an the this that these those its his her my your their our some any".split())
 
 
+def _the_thing_itself(answer_tokens: list[str], w: str) -> bool:
+    """Every time the answer says ``w`` it follows a determiner: "to the sheriff" is the sheriff,
+    not "share if"."""
+    at = [i for i, t in enumerate(answer_tokens) if t == w]
+    return bool(at) and all(i and answer_tokens[i - 1] in _DETERMINERS for i in at)
+
+
 def _said_in_the_same_phrase(answer_tokens: list[str], i: int, q_tokens: list[str]) -> bool:
     """Answer word ``i`` stands next to the same content word as it does in the question."""
     w = answer_tokens[i]
@@ -159,7 +166,7 @@ def subject_evidence(question: str, answer_tokens: list[str], answer_words: list
         if len(w) < 3 or not w.isalpha():
             continue
         if any(same_word(w, q) for q in q_content):
-            for p in phones(w):
+            for p in phones(w) if not _the_thing_itself(answer_tokens, w) else ():
                 for left, right in two_word_readings(p, 5.0):
                     if left + right != w and not any(same_word(x, w) for x in (left, right)):
                         add("subject_reheard", f"'{w}' from the question is heard as '{left} {right}'")

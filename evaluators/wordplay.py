@@ -302,7 +302,8 @@ def _sound_alike(word: str) -> Evidence | None:
     return None
 
 
-_INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "est", "ly", "y", "ier", "iest")
+# inflections, and -ness, which only names the word's quality ("darkness" does not hide "dark")
+_INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "est", "ly", "y", "ier", "iest", "ness")
 _PLAIN_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "mis", "re", "pre")
 
 
@@ -379,7 +380,12 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
     for e in best.values():
         miss *= 1.0 - e.weight
     kept = tuple(sorted(best.values(), key=lambda e: -e.weight))
-    return WordplayResult(score=round(1.0 - miss, 4), evidence=kept)
+    score = 1.0 - miss
+    if kept and not any(e.tied for e in kept):
+        # findings none of which touches the subject do not add up: two chance readings ("turnd"
+        # for "turned", "hit-over" for "hitler") are no more a pun than one
+        score = kept[0].weight
+    return WordplayResult(score=round(score, 4), evidence=kept)
 
 
 def _says_the_question(hyphenated: str, said: list[str]) -> bool:

@@ -236,6 +236,26 @@ def test_a_subject_word_is_heard_as_its_commonest_homophone():
     assert found.kind == "subject_sound" and found.reason.endswith("sounds like 'soul'")
 
 
+def test_findings_untied_to_the_subject_do_not_add_up():
+    # two chance readings, each at half weight, stay below the pass threshold together
+    q, a = "What can you do to keep a trampoline in the best condition?", "Make sure the turnd has a good hit-over."
+    r = wordplay(q, a, "trampolines")
+    assert len(r.evidence) == 2 and not any(e.tied for e in r.evidence)
+    assert r.score == max(e.weight for e in r.evidence) < 0.5
+
+
+def test_a_word_with_ness_does_not_hide_its_stem():
+    assert wordplay("Why did the narwhal hide in the dark?", "It wanted to swim in the darkness.", "narwhals").score < 0.5
+
+
+def test_a_question_word_after_a_determiner_is_the_thing_itself():
+    # "to the sheriff" is the sheriff; a sheriff said as the answer's first word is heard as "share if"
+    said = wordplay("Why did the raccoon lie to the sheriff?", "It kept giving raccoons' stories to the sheriff.", "raccoons")
+    assert "subject_reheard" not in {e.kind for e in said.evidence}
+    heard = wordplay("Why did the sheriff go to the bakery?", "Sheriff you want some bread.", "sheriffs")
+    assert "subject_reheard" in {e.kind for e in heard.evidence}
+
+
 def test_idioms_match_on_stems_with_wildcards():
     assert find_idiom("that sealed the deal".split()) == "seal the deal"
     assert find_idiom("looks like you're in over your head".split()) in ("over * head", "in over * head")
