@@ -103,8 +103,8 @@ def _hyphenated(word: str, q_content: list[str], related: list[str]) -> Evidence
         if target and len(target) < 4:
             target = None  # "ho-m" reads as "hom": a scrap, not a word the joke could mean
         literal = target == joined and all(in_dictionary(p) and len(p) >= 2 for p in parts)  # "sun-light", "run-away"
-        if with_ending and target and edit_distance(joined, target) > 2:
-            target = None
+        if with_ending and target and (edit_distance(joined, target) > 2 or target == joined):
+            target = None  # "horn-like" reads as "hornlike": the subject with its ending, nothing new
         if target and not any(_inflects(target, p) for p in parts) and not (with_ending and any(same_word(target, r) for r in related)):
             found = Evidence("coined_word", WEIGHTS["coined_word"], f"'{word}' reads as '{target}'")
             if not literal and not _heard_in(parts, target):  # "pie-ative" is "creative" to the eye only

@@ -389,11 +389,14 @@ def wordplay(question: str, answer: str, topic: str | None = None) -> WordplayRe
 
 
 def _says_the_question(hyphenated: str, said: list[str]) -> bool:
-    """A hyphenation whose first two parts are both words the question or topic already says coins
-    nothing: "race-car" after "race car", "ice-cream-ing" after "ice cream", "yo-yos" for yo-yos,
-    "high-flying" for "fly high".  ("key-board" for a key, "re-tired" for a tire still coin.)"""
-    parts = [p for p in hyphenated.split("-") if p][:2]
-    return len(parts) == 2 and all(any(same_word(p, q) for q in said) for p in parts)
+    """A hyphenation whose first two parts are both words the question or topic already says, or
+    whose parts joined are one, coins nothing: "race-car" after "race car", "ice-cream-ing" after
+    "ice cream", "yo-yos" for yo-yos, "high-flying" for "fly high", "hedge-hogs" for hedgehogs.
+    ("key-board" for a key, "re-tired" for a tire still coin.)"""
+    parts = [p for p in hyphenated.split("-") if p]
+    if len(parts) > 1 and any(same_word("".join(parts), q) for q in said):
+        return True
+    return len(parts) >= 2 and all(any(same_word(p, q) for q in said) for p in parts[:2])
 
 
 _PER_WORD_KINDS = frozenset({"sound_alike", "near_sound_alike", "double_meaning", "coined_word", "subject_homophone"}) | _FIELD_KINDS

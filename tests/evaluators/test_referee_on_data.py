@@ -25,13 +25,13 @@ def test_base_model_completions_mostly_fail():
 
 
 def test_trained_model_non_puns_do_not_regress():
-    """``evaluators/data/model_outputs_labelled.jsonl``: 317 completions of trained models (150 after
-    SFT, 50 after SFT + GRPO, 18 + 18 + 14 + 13 + 7 + 14 after SFT + GRPO against the tightened
+    """``evaluators/data/model_outputs_labelled.jsonl``: 328 completions of trained models (150 after
+    SFT, 50 after SFT + GRPO, 18 + 18 + 14 + 13 + 7 + 14 + 11 after SFT + GRPO against the tightened
     referees of 2026-12-06 and 2026-12-07, and 18 + 15 from `python -m sparring.bench.sft` and
-    `bench.rl_jokes` on 2026-12-07) that the referee of their day passed, judged by hand; 296 are no
-    pun.  The current referee rejects under half of those non-puns (0.57 still pass -- each new
+    `bench.rl_jokes` on 2026-12-07) that the referee of their day passed, judged by hand; 306 are no
+    pun.  The current referee rejects under half of those non-puns (0.56 still pass -- each new
     batch's passes are, by construction, the holes of the referee it was measured with, and the
-    last two batches' 31 non-puns were added with 28 of their holes open: a listed idiom alone, a
+    last three batches' 41 non-puns were added with 36 of their holes open: a listed idiom alone, a
     field word used literally, a field word's homophone that the sentence does not mean; on the
     first 236 rows 0.66 passed before respellings had to be heard, setting-only double meanings
     counted half and the question's own phrases stopped counting as second readings, 0.48 after):
@@ -41,8 +41,8 @@ def test_trained_model_non_puns_do_not_regress():
     from sparring.evaluators.referee_trust import model_output_check
 
     result = model_output_check()
-    assert result["rows"] == 317 and result["puns"] == 21
-    assert result["groups"]["all"]["non_puns_passed"] <= 0.57, result
+    assert result["rows"] == 328 and result["puns"] == 22
+    assert result["groups"]["all"]["non_puns_passed"] <= 0.56, result
     assert result["groups"]["all"]["puns_passed"] >= 0.75, result
 
 

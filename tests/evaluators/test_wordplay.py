@@ -165,6 +165,9 @@ def test_a_two_sense_word_of_the_setting_alone_is_no_pun(question, answer, topic
     # ... nor is the question's own compound hyphenated, a dropped g, or a scrap of letters
     ("Why did the ice cream cone get a job at the bakery?", "It was great at ice-cream-ing.", "ice cream", False),
     ("What do yo-yos call the most important person in their lives?", "The yo-yos of their life.", "yo-yos", False),
+    ("What do hedgehogs call their baby?", "Hedge-hogs.", "hedgehogs", False),                      # the subject, hyphenated
+    ("Why was the chimney so good at math?", "It was a math-ing chimney.", "chimneys", False),
+    ("Why did the unicorn's horn keep getting turned upside down?", "It was really horn-like.", "unicorns", False),  # the subject + an ending
     ("What did the lantern say in the dark?", "It kept lightin' the lantern.", "lanterns", False),
     ("What did a hammock say to the bed?", "I'm so glad you're feeling a little ho-m.", "hammocks", False),
     ("What do tuxedo shoes say to a pair of sneakers?", "You're a bit too tight in the toe-toe.", "tuxedos", False),  # "toto"
