@@ -51,6 +51,25 @@ def test_a_reused_sft_run_contributes_the_stage_time_its_manifest_recorded(tmp_p
     assert recorded_sft_seconds(tmp_path / "missing") is None
 
 
+def test_bench_rl_rounds_report_the_mean_ratio_and_the_median_rounds_sides():
+    from sparring.bench.rl import markdown, summarize_rounds
+
+    def side(sps: float) -> dict:
+        return {"samples_per_s": sps, "step_split_s": {"step_s": 16 / sps}, "completion_tokens_mean": 30, "reward_mean": 0.4,
+                "startup_and_outputs_seconds": 9.0}
+
+    rounds = [{"trl": side(1.0), "sparring": side(2.8)}, {"trl": side(1.0), "sparring": side(3.3)},
+              {"trl": side(1.0), "sparring": side(3.1)}, {"trl": {"error": "exit 1"}, "sparring": side(3.0)}]
+    r = summarize_rounds(rounds)
+    assert [x["ratio"] for x in r["rounds"]] == [2.8, 3.3, 3.1, None]
+    assert r["ratios"] == {"sparring_vs_trl_grpo": 3.07, "min": 2.8, "max": 3.3}
+    assert r["targets"]["ratio_met"] and r["targets"]["rounds_met"] == 2 and r["targets"]["rounds"] == 4
+    assert r["sparring"]["samples_per_s"] == 3.1  # the median of the measured rounds
+    r.update(steps=4, batch_size=16, num_generations=4, max_new_tokens=48, beta=0.02, precision="bf16", recipe="configs/jokes.yaml",
+             load_before=1.0, load_after=1.0)
+    assert "mean of 4 rounds: 2.8x, 3.3x, 3.1x, failed (2 reach it" in markdown(r)
+
+
 @pytest.mark.slow
 def test_sparring_bench_serve_quick_writes_json_and_markdown(tmp_path):
     out = tmp_path / "bench"
