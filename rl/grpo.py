@@ -28,11 +28,13 @@ Exercised by ``pytest tests/rl/test_grpo.py``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from sparring.rl.overlap import NextBatch, PromptSchedule
 from sparring.rl.session import (
     TRL_LOG_NAMES, PromptBook, RLProgress, RLSession, StepClock, actor_reward_share, sample_metrics, sample_rows,
     training_reward,
@@ -73,6 +75,11 @@ def sparring_grpo_trainer_class():
             self.share_prompt_prefix = share_prompt_prefix and supports_prefix_sharing(self.accelerator.unwrap_model(self.model))
             self._tis_inputs: dict[str, Any] | None = None
             self.tis_stats: dict[str, float] = {}
+
+        def _get_train_sampler(self, dataset=None):
+            # a twin with the same seed tells rl.overlap_generation which prompts come next
+            self.twin_sampler = super()._get_train_sampler(dataset)
+            return super()._get_train_sampler(dataset)
 
         def _compute_loss(self, model, inputs):
             use = self.importance_sampling and inputs.get("sampling_per_token_logps") is not None
@@ -157,6 +164,19 @@ def make_rollout_func(session: RLSession, book: PromptBook, clock: StepClock, st
     cfg = session.cfg
     sampling = SamplingParams.from_config(cfg.rl.rollout, cfg.seed)
     g = cfg.rl.num_generations
+    ahead = NextBatch(session.pool, sampling, g) if cfg.rl.overlap_generation else None
+    state["ahead"] = ahead
+    schedule: dict[str, PromptSchedule] = {}
+
+    def prefetch_next(step: int, trainer: Any) -> None:
+        """Start generating step + 1's groups, unless this step ends in a checkpoint or the run."""
+        if ahead is None or step % cfg.rl.checkpoint_every == 0 or step >= trainer.args.max_steps:
+            return
+        if "rows" not in schedule:
+            schedule["rows"] = PromptSchedule(trainer.twin_sampler, cfg.rl.batch_size)
+        rows = schedule["rows"].groups(step + 1, g)
+        if rows is not None:
+            ahead.start(step + 1, [book.prompts[i] for i in rows])
 
     def rollout_func(prompts: list[Any], trainer: Any) -> dict[str, list]:
         if len(prompts) % g:
@@ -167,8 +187,10 @@ def make_rollout_func(session: RLSession, book: PromptBook, clock: StepClock, st
                 raise RuntimeError("TRL's batch does not hold num_generations copies of each prompt in a row")
         step = int(trainer.state.global_step) + 1
         started = time.perf_counter()
-        samples = session.pool.generate(groups, g, sampling, step)
-        wall = time.perf_counter() - started
+        samples = ahead.take(step, groups) if ahead is not None else None
+        if samples is None:
+            samples = session.pool.generate(groups, g, sampling, step)
+        wall = time.perf_counter() - started  # with overlap_generation: the wait for the prefetched batch
         if len(samples) != len(prompts):
             raise RuntimeError(f"the pool returned {len(samples)} samples for {len(prompts)} requested")
         clock.add_rollout(wall, actor_reward_share(samples, len(session.pool.worker_ids), wall))
@@ -183,6 +205,9 @@ def make_rollout_func(session: RLSession, book: PromptBook, clock: StepClock, st
         }
         for name in sorted({k for s in samples for k in s.components}):
             out[f"component_{name}"] = [float(s.components.get(name, 0.0)) for s in samples]
+        if ahead is not None:
+            state.setdefault("extra_metrics", {})["rl/prefetch_dropped"] = float(ahead.mispredicted)
+        prefetch_next(step, trainer)
         return out
 
     return rollout_func
@@ -209,6 +234,10 @@ def learner_callbacks(session: RLSession, trainer_ref: dict[str, Any], clock: St
 
         def on_step_end(self, args, state_, control, **kwargs):
             step = int(state_.global_step)
+            if state.get("ahead") is not None:
+                waited = time.perf_counter()
+                state["ahead"].wait()  # the next batch, generated beside this step, is in before the pool syncs
+                clock.add_rollout(time.perf_counter() - waited, 0.0)  # what the learner waited for it is generation time
             # checkpoint steps are sync points too, so a resumed run continues from the same worker policy
             if session.pool.needs_sync(step) or step % cfg.rl.checkpoint_every == 0:
                 state["version"] = step
@@ -287,9 +316,27 @@ def train_with_rollouts(session: RLSession, dataset, rollout_factory: Callable, 
         trainer = build_trainer(session, dataset, rollout_factory(clock, state), [callback])
         trainer_ref["trainer"] = trainer
         resume = str(session.resume_from / "trainer") if session.resume_from is not None else None
-        output = trainer.train(resume_from_checkpoint=resume)
+        with _learner_threads(session.cfg) if state.get("ahead") is not None else contextlib.nullcontext():
+            output = trainer.train(resume_from_checkpoint=resume)
     session.model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)  # the bare PEFT model (no accelerate wrapper)
     return {"algo": algo, "steps": int(trainer.state.global_step), "train_seconds": round(output.metrics.get("train_runtime", 0.0), 2), "history": state.get("history", []), "policy_version": state.get("version", 0)}
+
+
+def _learner_threads(cfg):
+    """With generation beside learning, the learner keeps the cores the local actors do not take."""
+    import torch
+
+    @contextlib.contextmanager
+    def limited():
+        before = torch.get_num_threads()
+        actors = cfg.rl.rollout.num_workers * cfg.rl.rollout.threads_per_worker
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - actors))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+    return limited()
 
 
 def run_grpo(session: RLSession) -> dict[str, Any]:

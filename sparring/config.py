@@ -94,6 +94,7 @@ class RLConfig(Section):
     epsilon: float = Field(0.2, gt=0, description="PPO-style clipping range of the importance ratio.")
     importance_sampling: bool = Field(True, description="Correct for rollout-engine vs learner numerics (truncated importance weights).")
     max_staleness: int = Field(0, ge=0, description="Policy versions a worker may lag behind the learner (0: sync after every step).")
+    overlap_generation: bool = Field(False, description="GRPO: generate the next step's completions on the rollout actors while the learner trains on this step's (one policy version behind, importance-weighted; never across a checkpoint). Pair with rl.rollout.threads_per_worker so actors and learner share the cores.")
     probe_tolerance: float = Field(0.05, gt=0, description="Max mean |logprob| gap between a worker and the learner on the probe tokens before the run stops.")
     checkpoint_every: int = Field(10, ge=1, description="Write a full, resumable checkpoint every N steps.")
     keep_checkpoints: int = Field(3, ge=1, description="Newest full RL checkpoints kept on disk (older ones are deleted).")

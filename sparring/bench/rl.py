@@ -19,7 +19,7 @@ reports the mean ratio with each round's.
 
     python -m sparring.bench.rl [--steps 4] [--config configs/jokes.yaml] [--batch-size N] [--num-generations N]
                                 [--max-new-tokens N] [--beta B] [--precision auto|bf16|fp32] [--workers 1]
-                                [--keep-dropout] [--rounds N] [--out DIR]
+                                [--keep-dropout] [--overlap] [--rounds N] [--out DIR]
 
 Prints the JSON and a markdown table.  The machine may be shared: the load average is recorded.
 """
@@ -62,8 +62,10 @@ def bench_config(args: argparse.Namespace, out: Path):
             "num_generations": pick(args.num_generations, rl.num_generations), "learning_rate": rl.learning_rate,
             "beta": pick(args.beta, rl.beta), "lora": rl.lora.model_dump(), "checkpoint_every": args.steps + 1,
             "learner_bf16": rl.learner_bf16 if args.precision is None else PRECISION[args.precision], "disable_dropout": not args.keep_dropout,
+            "overlap_generation": args.overlap,
+            # overlapped, the actors and the learner split the 2 cores; in turn, each takes both
             "rollout": {"engine": "llamacpp", "num_workers": args.workers, "num_cpus_per_worker": 1,
-                        "threads_per_worker": max(1, 2 // args.workers), "max_new_tokens": pick(args.max_new_tokens, rl.rollout.max_new_tokens),
+                        "threads_per_worker": 1 if args.overlap else max(1, 2 // args.workers), "max_new_tokens": pick(args.max_new_tokens, rl.rollout.max_new_tokens),
                         "temperature": rl.rollout.temperature, "gguf_quant": args.quant},
         },
         "ray": {"num_cpus": 2, "dashboard": False},
@@ -234,6 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--quant", default="q8_0", choices=["f32", "f16", "q8_0"], help="GGUF type of the rollout policy")
     ap.add_argument("--precision", choices=sorted(PRECISION), help="both learners' precision (default: the recipe's rl.learner_bf16)")
     ap.add_argument("--keep-dropout", action="store_true", help="both learners keep LoRA dropout (rl.disable_dropout=false): the before of that change")
+    ap.add_argument("--overlap", action="store_true", help="sparring generates the next step beside the learner's step (rl.overlap_generation; 1 actor thread, 1 learner thread)")
     ap.add_argument("--rounds", type=int, default=1, help="run both sides this many times, alternating; the ratio reported is the mean (with min / max)")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--side", choices=["sparring", "trl"], help=argparse.SUPPRESS)
@@ -253,12 +256,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     passthrough = ["--steps", str(args.steps), "--config", str(args.config), "--batch-size", str(rl.batch_size), "--num-generations", str(rl.num_generations),
                    "--max-new-tokens", str(rl.rollout.max_new_tokens), "--beta", str(rl.beta), "--workers", str(args.workers), "--quant", args.quant,
                    "--precision", precision]
-    passthrough += ["--keep-dropout"] * args.keep_dropout
+    passthrough += ["--keep-dropout"] * args.keep_dropout + ["--overlap"] * args.overlap
     result: dict[str, Any] = {
         "recipe": str(args.config), "steps": args.steps, "batch_size": rl.batch_size, "num_generations": rl.num_generations,
         "max_new_tokens": rl.rollout.max_new_tokens, "beta": rl.beta, "temperature": rl.rollout.temperature, "learning_rate": rl.learning_rate,
         "workers": args.workers, "quant": args.quant, "precision": precision,
-        "keep_dropout": args.keep_dropout, "cpu_count": os.cpu_count(), "load_before": load_avg(),
+        "keep_dropout": args.keep_dropout, "overlap": args.overlap, "cpu_count": os.cpu_count(), "load_before": load_avg(),
     }
     from sparring.models import materialize_embedded
 

@@ -216,3 +216,52 @@ def test_length_buckets_cut_where_it_saves_positions():
     assert len(short) * w1 + len(long) * w2 < 0.8 * 16 * 48  # >= 20% of the positions skipped
     assert length_buckets([6, 5, 4, 6, 5, 4]) == [([2, 5, 1, 4, 0, 3], 6)]  # too little to gain: one forward
     assert length_buckets([0, 0]) == [([0, 1], 1)] and length_buckets([3]) == [([0], 3)]  # the first token is always scored
+
+
+def test_overlap_generates_the_next_batch_beside_the_step_and_never_across_a_checkpoint(ray_cluster, tiny_base, tmp_path):
+    """rl.overlap_generation: step n + 1's batch is generated while the learner trains on step n,
+    with the policy the actors hold then (one version behind); a checkpoint step prefetches nothing,
+    so the step after it samples the newest policy, as a run resumed there does."""
+    init = _init_adapter(tiny_base, tmp_path / "sft-adapter")
+    run, result, rows = run_stage("tiny-jokes.yaml", [
+        f"output_dir={tmp_path / 'runs'}", "rl.steps=4", "rl.checkpoint_every=2", "rl.overlap_generation=true",
+        "rl.reward=length", "rl.rollout.max_new_tokens=3", "rl.batch_size=8", "rl.num_generations=4", "rl.learning_rate=0.01",
+    ], init=str(init))
+    assert result["steps"] == 4 and [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert [r["rl/policy_version"] for r in rows] == [0.0, 0.0, 2.0, 2.0]
+    assert [r["rl/staleness"] for r in rows] == [0.0, 1.0, 0.0, 1.0]
+    assert all(r["rl/prefetch_dropped"] == 0.0 for r in rows)  # every prefetched batch was the one TRL asked for
+    assert any(r["rl/is_weight"] != pytest.approx(1.0, abs=1e-6) for r in rows[1::2])  # the stale steps are reweighted
+
+
+def test_overlap_takes_a_prefetched_batch_only_for_its_own_step_and_groups():
+    from types import SimpleNamespace
+
+    from sparring.rl.overlap import NextBatch, PromptSchedule
+
+    calls = []
+
+    class Pool:
+        def generate(self, groups, n, sampling, step):
+            calls.append((step, [g.id for g in groups]))
+            return [f"{step}-{g.id}-{k}" for g in groups for k in range(n)]
+
+    a, b = SimpleNamespace(id="a"), SimpleNamespace(id="b")
+    ahead = NextBatch(Pool(), sampling=None, n=2)
+    ahead.start(2, [a, b])
+    assert ahead.take(2, [a, b]) == ["2-a-0", "2-a-1", "2-b-0", "2-b-1"]
+    assert ahead.take(3, [a]) is None  # nothing in flight
+    ahead.start(3, [a])
+    assert ahead.take(3, [b]) is None and ahead.mispredicted == 1  # TRL asked for other prompts: dropped
+    assert calls == [(2, ["a", "b"]), (3, ["a"])]
+
+    # the schedule reads a sampler epoch after epoch, each step's rows in order
+    class Sampler:
+        epoch = 0
+
+        def __iter__(self):
+            Sampler.epoch += 1
+            return iter([10 * Sampler.epoch + i for i in (0, 0, 1, 1)])
+
+    schedule = PromptSchedule(Sampler(), rows_per_step=4)
+    assert schedule.groups(2, 2) == [20, 21] and schedule.groups(1, 2) == [10, 11] and schedule.rows(3) == [30, 30, 31, 31]

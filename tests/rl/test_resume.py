@@ -32,8 +32,8 @@ def _env() -> dict[str, str]:
     return {**os.environ, "WANDB_MODE": "offline", "RAY_USAGE_STATS_ENABLED": "0", "TOKENIZERS_PARALLELISM": "false"}
 
 
-def _start(out: Path, log: Path) -> subprocess.Popen:
-    sets = [a for o in OVERRIDES + [f"output_dir={out}"] for a in ("--set", o)]
+def _start(out: Path, log: Path, extra: list[str]) -> subprocess.Popen:
+    sets = [a for o in OVERRIDES + extra + [f"output_dir={out}"] for a in ("--set", o)]
     return subprocess.Popen(_cli(str(REPO / "configs" / "tiny-jokes.yaml"), *sets), cwd=REPO, env=_env(), stdout=open(log, "w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -57,10 +57,16 @@ def _samples(run: Path) -> dict[str, str]:
     return {s["sample_id"]: s["completion"] for s in map(json.loads, (run / "samples.jsonl").read_text().splitlines())}
 
 
-def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("steps, extra", [
+    (2, []),
+    # generation beside learning: step 2 is a checkpoint, so step 3 is generated after it in both
+    # runs with the policy it holds, and step 4 beside step 3 with that same policy
+    (4, ["rl.steps=4", "rl.checkpoint_every=2", "rl.overlap_generation=true"]),
+], ids=["in-turn", "overlap-generation"])
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, steps, extra):
     full_out, killed_out = tmp_path / "full", tmp_path / "killed"
-    full = _start(full_out, tmp_path / "full.log")  # both run at once: wall time, not results, is shared
-    victim = _start(killed_out, tmp_path / "killed.log")
+    full = _start(full_out, tmp_path / "full.log", extra)  # both run at once: wall time, not results, is shared
+    victim = _start(killed_out, tmp_path / "killed.log", extra)
     try:
         deadline = time.time() + 240
         first_ckpt = None
@@ -77,7 +83,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
         _kill_group(victim)
     run_dir = first_ckpt.parents[3]
     ckpt, state = latest_checkpoint(run_dir)
-    assert state.step < 2, "the killed run had already finished"
+    assert state.step < steps, "the killed run had already finished"
     assert not (run_dir / "rl" / "final").exists()
 
     resumed = subprocess.run(_cli("--resume", str(run_dir)), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=400)
@@ -87,8 +93,8 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
 
     full_run = next(full_out.iterdir())
     expected, got = _rows(full_run), _rows(run_dir)
-    assert sorted(got) == sorted(expected) == [1, 2]
-    for step in (1, 2):
+    assert sorted(got) == sorted(expected) == list(range(1, steps + 1))
+    for step in range(1, steps + 1):
         for key in COMPARED:
             assert got[step][key] == pytest.approx(expected[step][key], rel=1e-4, abs=1e-6), (step, key)
     assert any(expected[s]["rl/grad_norm"] > 0 for s in expected)  # the comparison covers real updates
