@@ -20,6 +20,9 @@ The learner's forward runs the batch's common prompt prefix once and each group'
 (``rl/prefix_share.py``, ``rl.share_prompt_prefix``): the same log-probabilities as TRL's per-row
 forward for a fraction of the compute, in three model calls.
 
+With ``rl.overlap_generation`` the next step's batch is generated while the learner trains on this
+one, one policy version behind (``rl/overlap.py``).
+
 After every ``max_staleness + 1`` optimizer steps a callback builds a ``PolicyUpdate`` and calls
 ``pool.sync``, which verifies version, checksum and a logprob probe on every worker (a mismatch
 stops the run).  Checkpoints, the export hook and the metrics are callbacks too.
@@ -322,21 +325,18 @@ def train_with_rollouts(session: RLSession, dataset, rollout_factory: Callable, 
     return {"algo": algo, "steps": int(trainer.state.global_step), "train_seconds": round(output.metrics.get("train_runtime", 0.0), 2), "history": state.get("history", []), "policy_version": state.get("version", 0)}
 
 
+@contextlib.contextmanager
 def _learner_threads(cfg):
     """With generation beside learning, the learner keeps the cores the local actors do not take."""
     import torch
 
-    @contextlib.contextmanager
-    def limited():
-        before = torch.get_num_threads()
-        actors = cfg.rl.rollout.num_workers * cfg.rl.rollout.threads_per_worker
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - actors))
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
-
-    return limited()
+    before = torch.get_num_threads()
+    actors = cfg.rl.rollout.num_workers * cfg.rl.rollout.threads_per_worker
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - actors))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def run_grpo(session: RLSession) -> dict[str, Any]:
