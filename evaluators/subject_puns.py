@@ -30,11 +30,16 @@ _RECUT_BLOCKERS = STOPWORDS - {"i"}
 _DETERMINERS = frozenset("a an the this that these those its his her my your their our some any".split())
 
 
+def _after_determiner(tokens: list[str], i: int) -> bool:
+    """Token ``i`` follows a determiner: "the bear" is the thing itself."""
+    return i > 0 and tokens[i - 1] in _DETERMINERS
+
+
 def _the_thing_itself(answer_tokens: list[str], w: str) -> bool:
     """Every time the answer says ``w`` it follows a determiner: "to the sheriff" is the sheriff,
     not "share if"."""
     at = [i for i, t in enumerate(answer_tokens) if t == w]
-    return bool(at) and all(i and answer_tokens[i - 1] in _DETERMINERS for i in at)
+    return bool(at) and all(_after_determiner(answer_tokens, i) for i in at)
 
 
 def _said_in_the_same_phrase(answer_tokens: list[str], i: int, q_tokens: list[str]) -> bool:
@@ -134,14 +139,14 @@ def subject_evidence(question: str, answer_tokens: list[str], answer_words: list
     # not ("I saw that coming")
     q_tokens = words(question)
     for i, w in enumerate(answer_tokens):
-        if not has_two_senses(w) or (i and answer_tokens[i - 1] in _DETERMINERS):
+        if not has_two_senses(w) or _after_determiner(answer_tokens, i):
             continue
-        if any(q_tokens[j] == w and j and q_tokens[j - 1] in _DETERMINERS for j in range(len(q_tokens))):
+        if any(q == w and _after_determiner(q_tokens, j) for j, q in enumerate(q_tokens)):
             add("reused_in_new_sense", f"'{w}' is a thing in the question and something else in the answer")
             break
     # a subject word used again where it cannot be the thing itself ("couldn't bear the noise")
     for i, w in enumerate(answer_tokens):
-        if i and answer_tokens[i - 1] in _DETERMINERS or not any(same_word(w, q) for q in q_content):
+        if _after_determiner(answer_tokens, i) or not any(same_word(w, q) for q in q_content):
             continue
         if _said_in_the_same_phrase(answer_tokens, i, q_tokens):
             continue  # "ice cream" in the question and in the answer is the same dessert

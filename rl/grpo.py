@@ -169,15 +169,15 @@ def make_rollout_func(session: RLSession, book: PromptBook, clock: StepClock, st
     g = cfg.rl.num_generations
     ahead = NextBatch(session.pool, sampling, g) if cfg.rl.overlap_generation else None
     state["ahead"] = ahead
-    schedule: dict[str, PromptSchedule] = {}
+    schedule: PromptSchedule | None = None  # the twin sampler exists once TRL built its dataloader
 
     def prefetch_next(step: int, trainer: Any) -> None:
         """Start generating step + 1's groups, unless this step ends in a checkpoint or the run."""
+        nonlocal schedule
         if ahead is None or step % cfg.rl.checkpoint_every == 0 or step >= trainer.args.max_steps:
             return
-        if "rows" not in schedule:
-            schedule["rows"] = PromptSchedule(trainer.twin_sampler, cfg.rl.batch_size)
-        rows = schedule["rows"].groups(step + 1, g)
+        schedule = schedule or PromptSchedule(trainer.twin_sampler, cfg.rl.batch_size)
+        rows = schedule.groups(step + 1, g)
         if rows is not None:
             ahead.start(step + 1, [book.prompts[i] for i in rows])
 

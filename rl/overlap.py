@@ -47,12 +47,11 @@ class PromptSchedule:
 
     def rows(self, step: int) -> list[int] | None:
         need = step * self.rows_per_step
-        for i in self._stream:
-            self._rows.append(i)
-            if len(self._rows) >= need:
-                break
-        if len(self._rows) < need:
-            return None
+        while len(self._rows) < need:  # read the sampler only as far as this step
+            row = next(self._stream, None)
+            if row is None:
+                return None
+            self._rows.append(row)
         return self._rows[need - self.rows_per_step : need]
 
     def groups(self, step: int, n: int) -> list[int] | None:

@@ -280,18 +280,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def summarize_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """Each round's ratio, their mean / min / max and how many reach the target; the detailed
     sides shown are those of the median round.  A round where either side failed has no ratio."""
-    ratios = []
-    for r in rounds:
+    def ratio(r: dict[str, Any]) -> float | None:
         ok = "error" not in r["sparring"] and "error" not in r["trl"]
-        r["ratio"] = round(r["sparring"]["samples_per_s"] / r["trl"]["samples_per_s"], 2) if ok else None
-        if r["ratio"] is not None:
-            ratios.append(r["ratio"])
-    measured = sorted((r for r in rounds if r["ratio"] is not None), key=lambda r: r["ratio"])
-    shown = measured[len(measured) // 2] if measured else rounds[0]
+        return round(r["sparring"]["samples_per_s"] / r["trl"]["samples_per_s"], 2) if ok else None
+
+    each = [ratio(r) for r in rounds]
+    ratios = [x for x in each if x is not None]
+    measured = sorted((x, i) for i, x in enumerate(each) if x is not None)
+    shown = rounds[measured[len(measured) // 2][1]] if measured else rounds[0]
     mean = round(sum(ratios) / len(ratios), 2) if ratios else None
     return {
         "trl": shown["trl"], "sparring": shown["sparring"],
-        "rounds": [{"ratio": r["ratio"], "sparring_samples_per_s": r["sparring"].get("samples_per_s"), "trl_samples_per_s": r["trl"].get("samples_per_s")} for r in rounds],
+        "rounds": [{"ratio": x, "sparring_samples_per_s": r["sparring"].get("samples_per_s"), "trl_samples_per_s": r["trl"].get("samples_per_s")} for x, r in zip(each, rounds)],
         "ratios": {"sparring_vs_trl_grpo": mean, "min": min(ratios, default=None), "max": max(ratios, default=None)},
         "targets": {"ratio": TARGET_RATIO, "ratio_met": bool(mean and mean >= TARGET_RATIO),
                     "rounds_met": sum(x >= TARGET_RATIO for x in ratios), "rounds": len(rounds)},
